@@ -1,0 +1,360 @@
+"""DoPr — double preconditioning: activation-wise (AP) then gradient-wise (GP).
+
+This module owns the AP stage and its bookkeeping: forward pre-hooks that accumulate each eligible
+layer's input second moment, the per-layer factor refresh (batch or EMA statistic, damping,
+inverse with fallbacks, torch.distributed averaging), and the right-multiplication of the layer's
+gradient by the damped inverse. The GP stage (AdamW / Muon / SGD) is inherited from `GPOptimizer`.
+All state lives in `self.state[layer.weight]` under keys starting with "ap_"; nothing is cached
+outside `optimizer.state` and the param groups, so `state_dict()` round-trips exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+import weakref
+from collections.abc import Iterable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .factor import DAMPING_MODES, damped_inverse
+from .gp import GPOptimizer
+from .layers import LayerAdapter, adapter_for
+
+STATISTICS = ("batch", "ema")
+BIAS_MODES = ("homogeneous", "base")
+AP_DEFAULTS = dict(
+    ap=True,
+    gamma=0.1,
+    damping="trace_over_dim",
+    statistic="ema",
+    ema_decay=0.95,
+    update_every=10,
+    max_rows=None,
+    bias="homogeneous",
+)
+
+
+def validate_ap_hyperparameters(group: dict) -> None:
+    """Raise ValueError naming the first bad AP hyper-parameter of a param group."""
+    gamma = group["gamma"]
+    if not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma < 0:
+        raise ValueError(f"invalid gamma: {gamma!r} (expected a finite number >= 0)")
+    if group["damping"] not in DAMPING_MODES:
+        raise ValueError(f"invalid damping: {group['damping']!r} (expected one of {DAMPING_MODES})")
+    if group["statistic"] not in STATISTICS:
+        raise ValueError(
+            f"invalid statistic: {group['statistic']!r} (expected one of {STATISTICS})"
+        )
+    decay = group["ema_decay"]
+    if not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
+        raise ValueError(f"invalid ema_decay: {decay!r} (expected a number in [0, 1))")
+    every = group["update_every"]
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"invalid update_every: {every!r} (expected an integer >= 1)")
+    rows = group["max_rows"]
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
+        raise ValueError(f"invalid max_rows: {rows!r} (expected None or an integer >= 1)")
+    if group["bias"] not in BIAS_MODES:
+        raise ValueError(f"invalid bias: {group['bias']!r} (expected one of {BIAS_MODES})")
+    if not isinstance(group["ap"], bool):
+        raise ValueError(f"invalid ap: {group['ap']!r} (expected True or False)")
+
+
+class _StatisticHook:
+    """Forward pre-hook feeding one layer's inputs to the optimizer.
+
+    Holds the optimizer weakly (the model must not keep an optimizer alive) and deep-copies to
+    itself: a copy of the model (an EMA model, say) shares this hook, which ignores any module
+    other than the one it was registered on — so the copy never feeds the optimizer.
+    """
+
+    def __init__(self, optimizer: DoPr, layer: LayerAdapter) -> None:
+        self._optimizer = weakref.ref(optimizer)
+        self._layer = layer
+
+    def __call__(self, module: nn.Module, args: tuple) -> None:
+        optimizer = self._optimizer()
+        if optimizer is None or module is not self._layer.module:
+            return
+        if not module.training or not torch.is_grad_enabled() or not args:
+            return
+        optimizer._record(self._layer, args[0])
+
+    def __deepcopy__(self, memo: dict) -> _StatisticHook:
+        return self
+
+
+class DoPr(GPOptimizer):
+    r"""Double preconditioning: AP (input-side KFAC factor) per layer, then a base GP.
+
+    .. code-block:: text
+
+        for every eligible layer (Linear; Conv1d/Conv2d on unfolded patches), each step t:
+          z      ← layer inputs (rows; [z, 1] with the homogeneous bias coordinate)
+          if t mod k = 0:                                    (k = update_every)
+            Σ_b  ← (1/n) Σ_i z_i z_iᵀ                        (float32; summed over micro-batches
+                                                              and averaged over DDP ranks)
+            Σ    ← Σ_b                      (statistic = batch, the paper's faithful mode, k = 1)
+                   β Σ + (1-β) Σ_b          (statistic = ema)
+            λ    ← γ tr(Σ) / d  or  γ tr(Σ)                  (damping)
+            P    ← (Σ + λI)⁻¹                                (Cholesky; fallback chain)
+          G      ← [∇W | ∇b]  reshaped to [out, d]
+          M      ← G P                                        (AP)
+        θ ← GP(θ, M)  — AdamW, Muon (+AdamW for non-matrix params) or SGD     (GP)
+
+    Args:
+        model: the module to optimise; DoPr installs a forward pre-hook on each eligible layer.
+        params: optional parameters or param-group dicts (default: all of the model's).
+        base: the gradient-wise preconditioner, "adamw", "muon" or "sgd".
+        ap: apply the activation-wise stage (False gives the plain base optimizer).
+        gamma: damping strength γ (>= 0).
+        damping: "trace_over_dim" (λ = γ·tr(Σ)/d, γ relative to the mean eigenvalue; default)
+            or "trace" (λ = γ·tr(Σ), the paper's formula).
+        statistic: "ema" (default; Σ as an EMA over refreshes) or "batch" (Σ of the refresh step's
+            own batch; with update_every=1 this is the paper's faithful per-minibatch mode).
+        ema_decay: β of the EMA statistic.
+        update_every: k, the period in optimizer steps of statistic and inverse refreshes.
+        max_rows: at most this many input rows per forward enter Σ (evenly strided); None = all.
+        bias: "homogeneous" (precondition [W | b] jointly with a constant-1 input; default) or
+            "base" (biases go to the base optimizer unchanged). Fixed at construction.
+        **gp_kwargs: the base optimizer's settings (lr, weight_decay, betas, eps, momentum, ...).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        params: Iterable | None = None,
+        *,
+        base: str = "adamw",
+        ap: bool = True,
+        gamma: float = AP_DEFAULTS["gamma"],
+        damping: str = AP_DEFAULTS["damping"],
+        statistic: str = AP_DEFAULTS["statistic"],
+        ema_decay: float = AP_DEFAULTS["ema_decay"],
+        update_every: int = AP_DEFAULTS["update_every"],
+        max_rows: int | None = AP_DEFAULTS["max_rows"],
+        bias: str = AP_DEFAULTS["bias"],
+        **gp_kwargs,
+    ) -> None:
+        ap_settings = dict(
+            ap=ap, gamma=gamma, damping=damping, statistic=statistic, ema_decay=ema_decay,
+            update_every=update_every, max_rows=max_rows, bias=bias,
+        )
+        validate_ap_hyperparameters(ap_settings)
+        super().__init__(model, params, base=base, extra_defaults=ap_settings, **gp_kwargs)
+        for group in self.param_groups:
+            validate_ap_hyperparameters(group)
+        self._layers: list[LayerAdapter] = []
+        self._names: dict[int, str] = {}  # id(weight) -> module name, for messages
+        self._skipped: list[tuple[str, str]] = []  # (module name, why it is left to the GP)
+        self._hooks = []
+        self._warned: set[int] = set()
+        self._attach(model)
+
+    # ---- construction -------------------------------------------------------------------
+    def _attach(self, model: nn.Module) -> None:
+        group_of = {id(p): g for g in self.param_groups for p in g["params"]}
+        self._group_index = {
+            id(p): i for i, g in enumerate(self.param_groups) for p in g["params"]
+        }
+        functional = {  # Linear modules that MultiheadAttention calls functionally
+            id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)
+        }
+        for name, module in model.named_modules():
+            weight = getattr(module, "weight", None)
+            if not isinstance(weight, torch.Tensor) or id(weight) not in group_of:
+                continue
+            if id(module) in functional:
+                self._skipped.append((name, "called functionally by MultiheadAttention"))
+                continue
+            group = group_of[id(weight)]
+            bias = getattr(module, "bias", None)
+            homogeneous = (
+                group["bias"] == "homogeneous" and bias is not None and id(bias) in group_of
+            )
+            adapter, reason = adapter_for(module, homogeneous)
+            if adapter is None:
+                if reason:
+                    self._skipped.append((name, reason))
+                continue
+            self._layers.append(adapter)
+            self._names[id(weight)] = name or type(module).__name__
+            self._hooks.append(module.register_forward_pre_hook(_StatisticHook(self, adapter)))
+        if not self._layers:
+            raise ValueError(
+                f"DoPr found no layer to precondition in {type(model).__name__}: it needs "
+                "nn.Linear, nn.Conv1d or nn.Conv2d layers among the optimised parameters; use the "
+                "plain base optimizer (e.g. 'adamw') for this model"
+            )
+
+    def remove_hooks(self) -> None:
+        """Detach DoPr from the model; later steps apply the last factors without refreshing."""
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks.clear()
+
+    def _group(self, layer: LayerAdapter) -> dict:
+        # by position: load_state_dict replaces the group dicts but keeps their order
+        return self.param_groups[self._group_index[id(layer.module.weight)]]
+
+    # ---- statistics (called from the hooks) ---------------------------------------------
+    def _record(self, layer: LayerAdapter, x: torch.Tensor) -> None:
+        group = self._group(layer)
+        state = self.state[layer.module.weight]
+        if not group["ap"] or state.get("ap_steps", 0) % group["update_every"] != 0:
+            return
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+            rows = layer.rows(x.detach()).float()
+            if group["max_rows"] is not None and rows.shape[0] > group["max_rows"]:
+                rows = rows[:: math.ceil(rows.shape[0] / group["max_rows"])]
+            pending = self._pending(layer, state, rows.device)
+            pending[: layer.in_features, : layer.in_features].addmm_(rows.T, rows)
+            if layer.homogeneous:
+                column = rows.sum(dim=0)
+                pending[: layer.in_features, -1] += column
+                pending[-1, : layer.in_features] += column
+                pending[-1, -1] += rows.shape[0]
+            state["ap_pending_rows"] += rows.shape[0]
+
+    def _pending(self, layer: LayerAdapter, state: dict, device) -> torch.Tensor:
+        if "ap_pending" not in state:
+            state["ap_pending"] = torch.zeros(layer.dim, layer.dim, device=device)
+            state["ap_pending_rows"] = 0
+        return state["ap_pending"]
+
+    # ---- the step --------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        due = [
+            layer for layer in self._layers
+            if self._group(layer)["ap"] and layer.module.weight.grad is not None
+            and self.state[layer.module.weight].get("ap_steps", 0)
+            % self._group(layer)["update_every"] == 0
+        ]
+        self._all_reduce_pending(due)
+        for layer in due:
+            self._refresh(layer)
+        replaced = {}
+        for layer in self._layers:
+            weight = layer.module.weight
+            if weight.grad is None or not self._group(layer)["ap"]:
+                continue
+            state = self.state[weight]
+            replaced.update(self._precondition(layer, state))
+            state["ap_steps"] = state.get("ap_steps", 0) + 1
+        self._gp_update(replaced)
+        return loss
+
+    def _all_reduce_pending(self, due: list[LayerAdapter]) -> None:
+        """Sum every due layer's pending Σ and row count over ranks, in one collective."""
+        if not due or not (dist.is_available() and dist.is_initialized()):
+            return
+        if dist.get_world_size() == 1:
+            return
+        states = [self.state[layer.module.weight] for layer in due]
+        device = due[0].module.weight.device
+        pending = [self._pending(layer, s, device) for layer, s in zip(due, states, strict=True)]
+        rows = torch.tensor([float(s["ap_pending_rows"]) for s in states], device=device)
+        flat = torch.cat([p.flatten() for p in pending] + [rows])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        offset = 0
+        for p in pending:
+            p.copy_(flat[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+        for state, total in zip(states, flat[offset:].tolist(), strict=True):
+            state["ap_pending_rows"] = int(round(total))
+
+    def _refresh(self, layer: LayerAdapter) -> None:
+        """Turn the pending sums into Σ, update the statistic, refresh the damped inverse."""
+        group = self._group(layer)
+        weight = layer.module.weight
+        state = self.state[weight]
+        pending = state.pop("ap_pending", None)
+        rows = state.pop("ap_pending_rows", 0)
+        if pending is None or rows == 0:
+            if id(weight) not in self._warned and "ap_inverse" not in state:
+                self._warned.add(id(weight))
+                warnings.warn(
+                    f"DoPr: the forward hook of layer '{self._names[id(weight)]}' never fired "
+                    "(is it called functionally?); its gradient goes to the base optimizer "
+                    "unchanged",
+                    stacklevel=3,
+                )
+            return
+        sigma = pending / rows
+        if group["statistic"] == "ema":
+            if "ap_sigma" in state:
+                sigma = state["ap_sigma"].lerp_(sigma, 1.0 - group["ema_decay"])
+            state["ap_sigma"] = sigma
+        result = damped_inverse(sigma, group["gamma"], group["damping"])
+        state["ap_refreshes"] = state.get("ap_refreshes", 0) + 1
+        state.setdefault("ap_failures", 0)
+        state.setdefault("ap_fallbacks", 0)
+        if result.inverse is None:
+            state["ap_failures"] += 1  # keep the previous inverse, if there is one
+            return
+        state["ap_fallbacks"] += int(result.attempts > 1)
+        state["ap_inverse"] = result.inverse
+        state["ap_damping"] = result.damping
+        state["ap_condition"] = result.condition
+
+    def _precondition(self, layer: LayerAdapter, state: dict) -> dict[int, torch.Tensor]:
+        """{id(param): AP gradient} for one layer, or {} when it has no usable factor yet."""
+        inverse = state.get("ap_inverse")
+        if inverse is None:
+            return {}
+        params = layer.params()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        matrix = layer.grad_matrix(grads).float() @ inverse
+        if not torch.isfinite(matrix).all():
+            state["ap_failures"] = state.get("ap_failures", 0) + 1
+            return {}  # never let a bad factor put NaN into the weights
+        return {
+            id(p): part.to(p.dtype)
+            for p, part in zip(params, layer.split(matrix), strict=True)
+            if p.grad is not None
+        }
+
+    # ---- state and reporting -----------------------------------------------------------------
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        for state in self.state.values():  # statistics stay float32 whatever the param dtype
+            for key, value in state.items():
+                if key.startswith("ap_") and torch.is_tensor(value) and value.is_floating_point():
+                    state[key] = value.float()
+
+    def diagnostics(self) -> dict[str, dict[str, float]]:
+        """Per preconditioned layer: damping λ, condition estimate, refresh/fallback/failure counts."""
+        report = {}
+        for layer in self._layers:
+            weight = layer.module.weight
+            state = self.state.get(weight, {})
+            report[self._names[id(weight)]] = {
+                "damping": float(state.get("ap_damping", float("nan"))),
+                "condition": float(state.get("ap_condition", float("nan"))),
+                "refreshes": int(state.get("ap_refreshes", 0)),
+                "fallbacks": int(state.get("ap_fallbacks", 0)),
+                "failures": int(state.get("ap_failures", 0)),
+            }
+        return report
+
+    def describe(self) -> str:
+        """A table of which modules are preconditioned, with their factor size, and which not."""
+        lines = [f"DoPr (base {self.defaults['base']}): {len(self._layers)} preconditioned layers"]
+        for layer in self._layers:
+            bias = " + bias (homogeneous)" if layer.homogeneous else ""
+            lines.append(
+                f"  AP  {self._names[id(layer.module.weight)]:<40} {layer.kind:<7} "
+                f"factor {layer.dim}x{layer.dim}{bias}"
+            )
+        for name, reason in self._skipped:
+            lines.append(f"  GP  {name:<40} {reason}")
+        lines.append("  GP  every other parameter (norms, embeddings, 1-D params, other biases)")
+        return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""Numerics of one activation factor: damping, the damped inverse, and its fallback chain.
+
+A small functional core with no optimizer state: given the second moment Σ of a layer's inputs,
+return (Σ + λI)⁻¹ computed through a Cholesky factorisation, together with what it took to get it.
+The chain, stopping at the first success:
+
+    1. symmetrise Σ, refuse NaN/Inf;  λ = γ·tr(Σ) ("trace") or γ·tr(Σ)/d ("trace_over_dim")
+    2. Cholesky of Σ + λI in float32
+    3. the same in float64
+    4. float64 with the damping multiplied by 10, 100, 1000
+    5. give up: the caller keeps its previous inverse (or the raw gradient) and counts a failure
+
+λ has an absolute floor so an all-zero statistic (a dead layer) still factorises.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+DAMPING_MODES = ("trace", "trace_over_dim")
+DAMPING_FLOOR = 1e-12
+EXTRA_DAMPING = (10.0, 100.0, 1000.0)
+
+
+@dataclass
+class InverseResult:
+    """Outcome of one damped inversion. `inverse` is None when every attempt failed."""
+
+    inverse: torch.Tensor | None
+    damping: float
+    condition: float  # estimate from the Cholesky diagonal: (max L_ii / min L_ii)²
+    attempts: int  # 1 = first float32 try succeeded
+    reason: str = ""  # why it failed, when it did
+
+
+def damping_value(sigma: torch.Tensor, gamma: float, mode: str) -> float:
+    trace = float(torch.diagonal(sigma).sum())
+    scale = trace if mode == "trace" else trace / sigma.shape[0]
+    return max(gamma * scale, DAMPING_FLOOR)
+
+
+def _try_cholesky(matrix: torch.Tensor) -> torch.Tensor | None:
+    factor, info = torch.linalg.cholesky_ex(matrix)
+    if int(info) != 0 or not torch.isfinite(factor).all():
+        return None
+    return factor
+
+
+def damped_inverse(sigma: torch.Tensor, gamma: float, mode: str) -> InverseResult:
+    """(Σ + λI)⁻¹ in Σ's dtype (float32 statistics stay float32), with the fallback chain."""
+    sigma = 0.5 * (sigma + sigma.T)
+    if not torch.isfinite(sigma).all():
+        return InverseResult(None, float("nan"), float("nan"), 0, "non-finite statistic")
+    damping = damping_value(sigma, gamma, mode)
+    eye = torch.eye(sigma.shape[0], dtype=sigma.dtype, device=sigma.device)
+    attempts = [(sigma.dtype, 1.0), (torch.float64, 1.0)]
+    attempts += [(torch.float64, extra) for extra in EXTRA_DAMPING]
+    for number, (dtype, extra) in enumerate(attempts, start=1):
+        lam = damping * extra
+        factor = _try_cholesky((sigma + lam * eye).to(dtype))
+        if factor is None:
+            continue
+        inverse = torch.cholesky_inverse(factor)
+        if not torch.isfinite(inverse).all():
+            continue
+        diag = torch.diagonal(factor)
+        condition = float((diag.max() / diag.min()) ** 2)
+        return InverseResult(inverse.to(sigma.dtype), lam, condition, number)
+    return InverseResult(None, damping, float("inf"), len(attempts), "Cholesky failed")

@@ -1,0 +1,224 @@
+"""The gradient-wise preconditioner (GP) stage: AdamW, Muon (+AdamW) and SGD in one optimizer.
+
+`GPOptimizer` owns the parameter bookkeeping every optimizer in this package shares: which
+parameters are *matrices* (weights of Linear/Conv layers, the ones Muon orthogonalises), the
+per-parameter state, and one `_gp_update(grads)` call that hands each parameter's gradient to
+PyTorch's own functional optimizer cores (`torch.optim.adamw.adamw`, `torch.optim._muon.muon`,
+`torch.optim.sgd.sgd`). Reusing those cores, not re-deriving them, is what makes DoPr with its
+activation-wise stage switched off equal `torch.optim.AdamW` / `torch.optim.Muon` step for step.
+
+Muon only accepts 2-D tensors: a Conv weight [out, in, *k] is updated through its 2-D view
+[out, in·prod(k)] (the view shares storage, so the update lands in the real weight). Everything
+that is not a Linear/Conv weight (biases, norms, embeddings) goes to AdamW inside the same
+optimizer, with the same learning rate and weight decay. The default Muon learning-rate adjustment
+is "match_rms_adamw" (Moonshot): the update RMS matches AdamW's, so one lr serves both halves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim._muon import muon as muon_functional
+from torch.optim.adamw import adamw as adamw_functional
+from torch.optim.optimizer import _get_scalar_dtype
+from torch.optim.sgd import sgd as sgd_functional
+
+BASES = ("adamw", "muon", "sgd")
+MATRIX_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+MUON_LR_ADJUSTMENTS = (None, "original", "match_rms_adamw", "spectral_unclamped")
+
+
+def matrix_parameters(model: nn.Module) -> set[int]:
+    """Ids of the weights of Linear/ConvNd layers: the parameters Muon treats as matrices."""
+    return {id(m.weight) for m in model.modules() if isinstance(m, MATRIX_MODULES)}
+
+
+def _check_range(name: str, value, low: float, high: float = math.inf, *, closed_high=False):
+    ok = isinstance(value, (int, float)) and low <= value and (
+        value <= high if closed_high else value < high
+    )
+    if not ok:
+        bound = "]" if closed_high else ")"
+        raise ValueError(f"invalid {name}: {value!r} (expected a number in [{low}, {high}{bound})")
+
+
+def validate_gp_hyperparameters(group: dict) -> None:
+    """Raise ValueError naming the first bad GP hyper-parameter of a param group."""
+    if group["base"] not in BASES:
+        raise ValueError(f"invalid base optimizer: {group['base']!r} (expected one of {BASES})")
+    _check_range("lr", group["lr"], 0.0)
+    _check_range("weight_decay", group["weight_decay"], 0.0)
+    _check_range("eps", group["eps"], 0.0)
+    betas = group["betas"]
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise ValueError(f"invalid betas: {betas!r} (expected two numbers in [0, 1))")
+    for i, beta in enumerate(betas):
+        _check_range(f"betas[{i}]", beta, 0.0, 1.0)
+    _check_range("momentum", group["momentum"], 0.0, 1.0)
+    _check_range("dampening", group["dampening"], 0.0, 1.0, closed_high=True)
+    if not isinstance(group["ns_steps"], int) or group["ns_steps"] < 1:
+        raise ValueError(f"invalid ns_steps: {group['ns_steps']!r} (expected an integer >= 1)")
+    if group["adjust_lr_fn"] not in MUON_LR_ADJUSTMENTS:
+        raise ValueError(
+            f"invalid adjust_lr_fn: {group['adjust_lr_fn']!r} (expected one of "
+            f"{MUON_LR_ADJUSTMENTS})"
+        )
+    if group["base"] == "sgd" and group["nesterov"] and (
+        group["momentum"] <= 0 or group["dampening"] != 0
+    ):
+        raise ValueError("invalid nesterov=True for sgd: it needs momentum > 0 and dampening 0")
+
+
+class GPOptimizer(Optimizer):
+    r"""AdamW, Muon-with-AdamW or SGD over a model's parameters, as one torch optimizer.
+
+    .. code-block:: text
+
+        for each param group with base b:
+          AdamW  (b = adamw, or non-matrix params when b = muon):
+                 m ← β1 m + (1-β1) g ;  v ← β2 v + (1-β2) g² ;  θ ← (1-ηλ)θ - η m̂/(√v̂+ε)
+          Muon   (matrix params when b = muon; conv weights as [out, in·k]):
+                 B ← μB + g ;  O ← NewtonSchulz(g + μB) ;  θ ← (1-ηλ)θ - η·adjust(shape) O
+          SGD    (b = sgd): θ ← θ - η (g + λθ) with optional (Nesterov) momentum
+
+    Args:
+        model: the module whose parameters are optimised (Muon needs its layer types).
+        params: optional iterable of parameters or param-group dicts (default: all of the model's).
+        base: "adamw", "muon" or "sgd".
+        lr, weight_decay: shared by every half of the update (decoupled for AdamW/Muon).
+        betas, eps: AdamW's (also used for non-matrix params under Muon).
+        momentum, nesterov, ns_steps, adjust_lr_fn: Muon's (momentum/nesterov also SGD's).
+        dampening: SGD's.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        params: Iterable | None = None,
+        *,
+        base: str = "adamw",
+        lr: float = 1e-4,
+        weight_decay: float = 1e-6,
+        betas: tuple[float, float] = (0.95, 0.999),
+        eps: float = 1e-8,
+        momentum: float | None = None,
+        nesterov: bool | None = None,
+        dampening: float = 0.0,
+        ns_steps: int = 5,
+        adjust_lr_fn: str | None = "match_rms_adamw",
+        extra_defaults: dict | None = None,
+    ) -> None:
+        if momentum is None:  # Muon's customary momentum; plain SGD's customary none
+            momentum = 0.95 if base == "muon" else 0.0
+        if nesterov is None:
+            nesterov = base == "muon"
+        defaults = dict(
+            base=base, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps,
+            momentum=momentum, nesterov=nesterov, dampening=dampening, ns_steps=ns_steps,
+            adjust_lr_fn=adjust_lr_fn, **(extra_defaults or {}),
+        )
+        validate_gp_hyperparameters(defaults)
+        self._matrix_ids = matrix_parameters(model)
+        super().__init__(list(model.parameters()) if params is None else params, defaults)
+        for group in self.param_groups:
+            validate_gp_hyperparameters(group)
+
+    def is_matrix(self, p: torch.Tensor) -> bool:
+        return id(p) in self._matrix_ids
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._gp_update({})
+        return loss
+
+    def _gp_update(self, replaced_grads: dict[int, torch.Tensor]) -> None:
+        """One GP step; `replaced_grads` maps id(param) to the gradient to use instead of .grad."""
+        for group in self.param_groups:
+            adam, muon, sgd = [], [], []
+            for p in group["params"]:
+                grad = replaced_grads.get(id(p), p.grad)
+                if grad is None:
+                    continue
+                if grad.is_sparse:
+                    raise RuntimeError("dopr_robot optimizers do not support sparse gradients")
+                if group["base"] == "sgd":
+                    sgd.append((p, grad))
+                elif group["base"] == "muon" and self.is_matrix(p):
+                    muon.append((p, grad))
+                else:
+                    adam.append((p, grad))
+            if adam:
+                self._adamw(group, adam)
+            if muon:
+                self._muon(group, muon)
+            if sgd:
+                self._sgd(group, sgd)
+
+    def _adamw(self, group: dict, pairs: list) -> None:
+        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+        for p, g in pairs:
+            state = self.state[p]
+            if "exp_avg" not in state:  # same lazy init as torch.optim.AdamW
+                state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype())
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            params.append(p)
+            grads.append(g)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        beta1, beta2 = group["betas"]
+        adamw_functional(
+            params, grads, exp_avgs, exp_avg_sqs, [], steps,
+            amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"],
+            weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+        )
+
+    def _muon(self, group: dict, pairs: list) -> None:
+        params, grads, bufs = [], [], []
+        for p, g in pairs:
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            rows = p.shape[0]
+            params.append(p.view(rows, -1))  # a view: Muon's in-place update reaches p
+            grads.append(g.reshape(rows, -1))
+            bufs.append(state["momentum_buffer"].view(rows, -1))
+        muon_functional(
+            params, grads, bufs, lr=group["lr"], weight_decay=group["weight_decay"],
+            momentum=group["momentum"], nesterov=group["nesterov"],
+            ns_coefficients=_muon_defaults()["ns_coefficients"], ns_steps=group["ns_steps"],
+            eps=_muon_defaults()["eps"], adjust_lr_fn=group["adjust_lr_fn"], has_complex=False,
+        )
+
+    def _sgd(self, group: dict, pairs: list) -> None:
+        params = [p for p, _ in pairs]
+        grads = [g for _, g in pairs]
+        bufs = [self.state[p].get("momentum_buffer") for p in params]
+        sgd_functional(
+            params, grads, bufs, weight_decay=group["weight_decay"], momentum=group["momentum"],
+            lr=group["lr"], dampening=group["dampening"], nesterov=group["nesterov"],
+            maximize=False,
+        )
+        if group["momentum"] != 0:
+            for p, buf in zip(params, bufs, strict=True):
+                self.state[p]["momentum_buffer"] = buf
+
+
+def _muon_defaults() -> dict:
+    """torch.optim.Muon's Newton–Schulz coefficients and epsilon (not exposed as a setting:
+    they are part of the algorithm, and keeping them out of the groups keeps groups JSON-plain)."""
+    from torch.optim import _muon
+
+    return {
+        "ns_coefficients": (_muon.DEFAULT_A, _muon.DEFAULT_B, _muon.DEFAULT_C),
+        "eps": _muon.EPS,
+    }

@@ -1,0 +1,1 @@
+"""Policies (issue 5) and their backbone networks (`nets/`)."""
