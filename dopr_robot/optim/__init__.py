@@ -1,7 +1,7 @@
 """Optimizers: DoPr (activation-wise then gradient-wise preconditioning) and its baselines.
 
-    from dopr_robot.optim import build_optimizer
-    opt = build_optimizer("dopr-adamw", model, lr=1e-4, weight_decay=1e-6)
+from dopr_robot.optim import build_optimizer
+opt = build_optimizer("dopr-adamw", model, lr=1e-4, weight_decay=1e-6)
 """
 
 from .dopr import AP_DEFAULTS, DoPr

@@ -63,6 +63,11 @@ def validate_ap_hyperparameters(group: dict) -> None:
         raise ValueError(f"invalid ap: {group['ap']!r} (expected True or False)")
 
 
+def _statistic_dtype(weight: torch.Tensor) -> torch.dtype:
+    """float32 statistics (float64 for a float64 model), whatever bf16/fp16 the forward ran in."""
+    return torch.float64 if weight.dtype == torch.float64 else torch.float32
+
+
 class _StatisticHook:
     """Forward pre-hook feeding one layer's inputs to the optimizer.
 
@@ -140,8 +145,14 @@ class DoPr(GPOptimizer):
         **gp_kwargs,
     ) -> None:
         ap_settings = dict(
-            ap=ap, gamma=gamma, damping=damping, statistic=statistic, ema_decay=ema_decay,
-            update_every=update_every, max_rows=max_rows, bias=bias,
+            ap=ap,
+            gamma=gamma,
+            damping=damping,
+            statistic=statistic,
+            ema_decay=ema_decay,
+            update_every=update_every,
+            max_rows=max_rows,
+            bias=bias,
         )
         validate_ap_hyperparameters(ap_settings)
         super().__init__(model, params, base=base, extra_defaults=ap_settings, **gp_kwargs)
@@ -157,9 +168,7 @@ class DoPr(GPOptimizer):
     # ---- construction -------------------------------------------------------------------
     def _attach(self, model: nn.Module) -> None:
         group_of = {id(p): g for g in self.param_groups for p in g["params"]}
-        self._group_index = {
-            id(p): i for i, g in enumerate(self.param_groups) for p in g["params"]
-        }
+        self._group_index = {id(p): i for i, g in enumerate(self.param_groups) for p in g["params"]}
         functional = {  # Linear modules that MultiheadAttention calls functionally
             id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)
         }
@@ -207,7 +216,7 @@ class DoPr(GPOptimizer):
         if not group["ap"] or state.get("ap_steps", 0) % group["update_every"] != 0:
             return
         with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
-            rows = layer.rows(x.detach()).float()
+            rows = layer.rows(x.detach()).to(_statistic_dtype(layer.module.weight))
             if group["max_rows"] is not None and rows.shape[0] > group["max_rows"]:
                 rows = rows[:: math.ceil(rows.shape[0] / group["max_rows"])]
             pending = self._pending(layer, state, rows.device)
@@ -221,7 +230,8 @@ class DoPr(GPOptimizer):
 
     def _pending(self, layer: LayerAdapter, state: dict, device) -> torch.Tensor:
         if "ap_pending" not in state:
-            state["ap_pending"] = torch.zeros(layer.dim, layer.dim, device=device)
+            dtype = _statistic_dtype(layer.module.weight)
+            state["ap_pending"] = torch.zeros(layer.dim, layer.dim, device=device, dtype=dtype)
             state["ap_pending_rows"] = 0
         return state["ap_pending"]
 
@@ -233,10 +243,13 @@ class DoPr(GPOptimizer):
             with torch.enable_grad():
                 loss = closure()
         due = [
-            layer for layer in self._layers
-            if self._group(layer)["ap"] and layer.module.weight.grad is not None
+            layer
+            for layer in self._layers
+            if self._group(layer)["ap"]
+            and layer.module.weight.grad is not None
             and self.state[layer.module.weight].get("ap_steps", 0)
-            % self._group(layer)["update_every"] == 0
+            % self._group(layer)["update_every"]
+            == 0
         ]
         self._all_reduce_pending(due)
         for layer in due:
@@ -312,10 +325,14 @@ class DoPr(GPOptimizer):
             return {}
         params = layer.params()
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        matrix = layer.grad_matrix(grads).float() @ inverse
+        gradient = layer.grad_matrix(grads).to(inverse.dtype)
+        matrix = gradient @ inverse
         if not torch.isfinite(matrix).all():
-            state["ap_failures"] = state.get("ap_failures", 0) + 1
-            return {}  # never let a bad factor put NaN into the weights
+            # never let a bad factor put NaN into the weights; a gradient that was already
+            # non-finite (a diverged loss) is the base optimizer's business, not an AP failure
+            if torch.isfinite(gradient).all():
+                state["ap_failures"] = state.get("ap_failures", 0) + 1
+            return {}
         return {
             id(p): part.to(p.dtype)
             for p, part in zip(params, layer.split(matrix), strict=True)
@@ -324,14 +341,14 @@ class DoPr(GPOptimizer):
 
     # ---- state and reporting -----------------------------------------------------------------
     def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        for state in self.state.values():  # statistics stay float32 whatever the param dtype
+        super().load_state_dict(state_dict)  # casts floating state to the param's dtype ...
+        for param, state in self.state.items():  # ... which statistics must not follow
             for key, value in state.items():
                 if key.startswith("ap_") and torch.is_tensor(value) and value.is_floating_point():
-                    state[key] = value.float()
+                    state[key] = value.to(_statistic_dtype(param))
 
     def diagnostics(self) -> dict[str, dict[str, float]]:
-        """Per preconditioned layer: damping λ, condition estimate, refresh/fallback/failure counts."""
+        """Per preconditioned layer: damping, condition estimate, refreshes, fallbacks, failures."""
         report = {}
         for layer in self._layers:
             weight = layer.module.weight

@@ -10,7 +10,8 @@ The chain, stopping at the first success:
     4. float64 with the damping multiplied by 10, 100, 1000
     5. give up: the caller keeps its previous inverse (or the raw gradient) and counts a failure
 
-λ has an absolute floor so an all-zero statistic (a dead layer) still factorises.
+λ has a floor: the rounding noise of Σ's dtype (eps·tr Σ) so a rank-deficient statistic
+factorises with γ = 0, and an absolute 1e-12 so an all-zero statistic (a dead layer) does too.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ class InverseResult:
 
 
 def damping_value(sigma: torch.Tensor, gamma: float, mode: str) -> float:
+    """λ for Σ; never below the rounding noise of Σ's dtype (eps·tr Σ), which is what makes a
+    rank-deficient float32 statistic factorise even with γ = 0."""
     trace = float(torch.diagonal(sigma).sum())
     scale = trace if mode == "trace" else trace / sigma.shape[0]
-    return max(gamma * scale, DAMPING_FLOOR)
+    noise = torch.finfo(sigma.dtype).eps * abs(trace)
+    return max(gamma * scale, noise, DAMPING_FLOOR)
 
 
 def _try_cholesky(matrix: torch.Tensor) -> torch.Tensor | None:

@@ -27,7 +27,9 @@ def build_optimizer(name: str, model: nn.Module, **hparams) -> torch.optim.Optim
     by the dopr-* names only.
     """
     if name not in OPTIMIZER_NAMES:
-        raise ValueError(f"unknown optimizer: {name!r} (expected one of {', '.join(OPTIMIZER_NAMES)})")
+        raise ValueError(
+            f"unknown optimizer: {name!r} (expected one of {', '.join(OPTIMIZER_NAMES)})"
+        )
     if not isinstance(model, nn.Module):
         raise ValueError(f"build_optimizer needs an nn.Module, got {type(model).__name__}")
     ap_keys = set(AP_DEFAULTS) & set(hparams)

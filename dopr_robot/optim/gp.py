@@ -38,8 +38,10 @@ def matrix_parameters(model: nn.Module) -> set[int]:
 
 
 def _check_range(name: str, value, low: float, high: float = math.inf, *, closed_high=False):
-    ok = isinstance(value, (int, float)) and low <= value and (
-        value <= high if closed_high else value < high
+    ok = (
+        isinstance(value, (int, float))
+        and low <= value
+        and (value <= high if closed_high else value < high)
     )
     if not ok:
         bound = "]" if closed_high else ")"
@@ -67,8 +69,10 @@ def validate_gp_hyperparameters(group: dict) -> None:
             f"invalid adjust_lr_fn: {group['adjust_lr_fn']!r} (expected one of "
             f"{MUON_LR_ADJUSTMENTS})"
         )
-    if group["base"] == "sgd" and group["nesterov"] and (
-        group["momentum"] <= 0 or group["dampening"] != 0
+    if (
+        group["base"] == "sgd"
+        and group["nesterov"]
+        and (group["momentum"] <= 0 or group["dampening"] != 0)
     ):
         raise ValueError("invalid nesterov=True for sgd: it needs momentum > 0 and dampening 0")
 
@@ -117,9 +121,17 @@ class GPOptimizer(Optimizer):
         if nesterov is None:
             nesterov = base == "muon"
         defaults = dict(
-            base=base, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps,
-            momentum=momentum, nesterov=nesterov, dampening=dampening, ns_steps=ns_steps,
-            adjust_lr_fn=adjust_lr_fn, **(extra_defaults or {}),
+            base=base,
+            lr=lr,
+            weight_decay=weight_decay,
+            betas=tuple(betas),
+            eps=eps,
+            momentum=momentum,
+            nesterov=nesterov,
+            dampening=dampening,
+            ns_steps=ns_steps,
+            adjust_lr_fn=adjust_lr_fn,
+            **(extra_defaults or {}),
         )
         validate_gp_hyperparameters(defaults)
         self._matrix_ids = matrix_parameters(model)
@@ -177,9 +189,19 @@ class GPOptimizer(Optimizer):
             steps.append(state["step"])
         beta1, beta2 = group["betas"]
         adamw_functional(
-            params, grads, exp_avgs, exp_avg_sqs, [], steps,
-            amsgrad=False, beta1=beta1, beta2=beta2, lr=group["lr"],
-            weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            amsgrad=False,
+            beta1=beta1,
+            beta2=beta2,
+            lr=group["lr"],
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=False,
         )
 
     def _muon(self, group: dict, pairs: list) -> None:
@@ -187,16 +209,26 @@ class GPOptimizer(Optimizer):
         for p, g in pairs:
             state = self.state[p]
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+                state["momentum_buffer"] = torch.zeros_like(
+                    p, memory_format=torch.contiguous_format
+                )
             rows = p.shape[0]
             params.append(p.view(rows, -1))  # a view: Muon's in-place update reaches p
             grads.append(g.reshape(rows, -1))
             bufs.append(state["momentum_buffer"].view(rows, -1))
         muon_functional(
-            params, grads, bufs, lr=group["lr"], weight_decay=group["weight_decay"],
-            momentum=group["momentum"], nesterov=group["nesterov"],
-            ns_coefficients=_muon_defaults()["ns_coefficients"], ns_steps=group["ns_steps"],
-            eps=_muon_defaults()["eps"], adjust_lr_fn=group["adjust_lr_fn"], has_complex=False,
+            params,
+            grads,
+            bufs,
+            lr=group["lr"],
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            nesterov=group["nesterov"],
+            ns_coefficients=_muon_defaults()["ns_coefficients"],
+            ns_steps=group["ns_steps"],
+            eps=_muon_defaults()["eps"],
+            adjust_lr_fn=group["adjust_lr_fn"],
+            has_complex=False,
         )
 
     def _sgd(self, group: dict, pairs: list) -> None:
@@ -204,8 +236,14 @@ class GPOptimizer(Optimizer):
         grads = [g for _, g in pairs]
         bufs = [self.state[p].get("momentum_buffer") for p in params]
         sgd_functional(
-            params, grads, bufs, weight_decay=group["weight_decay"], momentum=group["momentum"],
-            lr=group["lr"], dampening=group["dampening"], nesterov=group["nesterov"],
+            params,
+            grads,
+            bufs,
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            lr=group["lr"],
+            dampening=group["dampening"],
+            nesterov=group["nesterov"],
             maximize=False,
         )
         if group["momentum"] != 0:

@@ -24,7 +24,8 @@ class SinusoidalEmbedding(nn.Module):
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         half = self.dim // 2
         freqs = torch.exp(
-            torch.arange(half, device=t.device, dtype=torch.float32) * (-math.log(10000.0) / (half - 1))
+            torch.arange(half, device=t.device, dtype=torch.float32)
+            * (-math.log(10000.0) / (half - 1))
         )
         angles = t.float()[:, None] * freqs[None, :]
         return torch.cat([angles.sin(), angles.cos()], dim=-1)
@@ -87,23 +88,33 @@ class ConditionalUnet1D(nn.Module):
         self.down = nn.ModuleList()
         for i, (c_in, c_out) in enumerate(levels):
             last = i == len(levels) - 1
-            self.down.append(nn.ModuleList([
-                ConditionalResidualBlock1D(c_in, c_out, film_dim, kernel),
-                ConditionalResidualBlock1D(c_out, c_out, film_dim, kernel),
-                nn.Identity() if last else nn.Conv1d(c_out, c_out, 3, stride=2, padding=1),
-            ]))
+            self.down.append(
+                nn.ModuleList(
+                    [
+                        ConditionalResidualBlock1D(c_in, c_out, film_dim, kernel),
+                        ConditionalResidualBlock1D(c_out, c_out, film_dim, kernel),
+                        nn.Identity() if last else nn.Conv1d(c_out, c_out, 3, stride=2, padding=1),
+                    ]
+                )
+            )
         mid = down_dims[-1]
-        self.mid = nn.ModuleList([
-            ConditionalResidualBlock1D(mid, mid, film_dim, kernel),
-            ConditionalResidualBlock1D(mid, mid, film_dim, kernel),
-        ])
+        self.mid = nn.ModuleList(
+            [
+                ConditionalResidualBlock1D(mid, mid, film_dim, kernel),
+                ConditionalResidualBlock1D(mid, mid, film_dim, kernel),
+            ]
+        )
         self.up = nn.ModuleList()
         for c_in, c_out in reversed(levels[1:]):  # each up level undoes one down-sampling
-            self.up.append(nn.ModuleList([
-                ConditionalResidualBlock1D(c_out * 2, c_in, film_dim, kernel),
-                ConditionalResidualBlock1D(c_in, c_in, film_dim, kernel),
-                nn.ConvTranspose1d(c_in, c_in, 4, stride=2, padding=1),
-            ]))
+            self.up.append(
+                nn.ModuleList(
+                    [
+                        ConditionalResidualBlock1D(c_out * 2, c_in, film_dim, kernel),
+                        ConditionalResidualBlock1D(c_in, c_in, film_dim, kernel),
+                        nn.ConvTranspose1d(c_in, c_in, 4, stride=2, padding=1),
+                    ]
+                )
+            )
         self.final = nn.Sequential(
             Conv1dBlock(down_dims[0], down_dims[0], kernel), nn.Conv1d(down_dims[0], action_dim, 1)
         )

@@ -1,0 +1,87 @@
+"""build_optimizer names, defaults and errors; invalid hyper-parameters name the value."""
+
+import pytest
+import torch
+from torch import nn
+
+from dopr_robot.optim import OPTIMIZER_NAMES, DoPr, GPOptimizer, build_optimizer
+
+from .helpers import ConvNet, batches, train
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_every_name_trains_a_conv_net(name):
+    model = ConvNet(dtype=torch.float32)
+    opt = build_optimizer(name, model, lr=0.05)
+    x = torch.randn(32, 3, 12)
+    y = x.mean(dim=-1)[:, :2] * 3  # a target the net can fit
+    losses = train(model, opt, [(x, y)] * 60)
+    assert losses[-1] < 0.7 * losses[0]
+    expected = {"adamw": torch.optim.AdamW, "sgd": torch.optim.SGD, "muon": GPOptimizer}
+    assert isinstance(opt, expected.get(name, DoPr))
+
+
+@pytest.mark.parametrize(
+    "settings,named",
+    [
+        (dict(gamma=-1.0), "gamma: -1.0"),
+        (dict(gamma=float("nan")), "gamma: nan"),
+        (dict(damping="log"), "damping: 'log'"),
+        (dict(statistic="kfac"), "statistic: 'kfac'"),
+        (dict(ema_decay=1.0), "ema_decay: 1.0"),
+        (dict(update_every=0), "update_every: 0"),
+        (dict(max_rows=0), "max_rows: 0"),
+        (dict(bias="both"), "bias: 'both'"),
+        (dict(lr=-1e-3), "lr: -0.001"),
+        (dict(weight_decay=-1.0), "weight_decay: -1.0"),
+        (dict(betas=(1.0, 0.9)), "betas[0]: 1.0"),
+        (dict(eps=-1.0), "eps: -1.0"),
+        (dict(momentum=1.5), "momentum: 1.5"),
+        (dict(ns_steps=0), "ns_steps: 0"),
+        (dict(adjust_lr_fn="magic"), "adjust_lr_fn: 'magic'"),
+    ],
+)
+def test_invalid_hyperparameters_name_the_value(settings, named):
+    with pytest.raises(ValueError, match=named.replace("(", r"\(").replace("[", r"\[")):
+        build_optimizer("dopr-adamw", nn.Linear(3, 2), **settings)
+
+
+def test_unknown_name_and_misplaced_settings():
+    with pytest.raises(ValueError, match="unknown optimizer: 'adam'"):
+        build_optimizer("adam", nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="gamma only apply to dopr"):
+        build_optimizer("adamw", nn.Linear(3, 2), gamma=0.1)
+    with pytest.raises(ValueError, match="invalid setting for 'adamw'"):
+        build_optimizer("adamw", nn.Linear(3, 2), colour="red")
+
+
+def test_model_without_eligible_layers_is_a_clear_error():
+    model = nn.Sequential(nn.Embedding(10, 4), nn.LayerNorm(4))
+    with pytest.raises(ValueError, match="no layer to precondition.*nn.Linear"):
+        build_optimizer("dopr-adamw", model)
+    build_optimizer("adamw", model)  # the plain names still work
+
+
+def test_describe_lists_preconditioned_and_skipped_layers():
+    model = nn.Sequential(
+        nn.Conv1d(3, 4, 3),
+        nn.ConvTranspose1d(4, 4, 4, 2, 1),
+        nn.Conv1d(4, 4, 3, groups=2),
+        nn.Flatten(),
+        nn.Linear(32, 2, bias=False),
+    )
+    text = build_optimizer("dopr-adamw", model).describe()
+    assert "0                                        Conv1d  factor 10x10 + bias" in text
+    assert "1                                        transposed convolution" in text
+    assert "grouped convolution, groups=2" in text
+    assert "4                                        Linear  factor 32x32\n" in text
+
+
+def test_diagnostics_report_damping_and_condition():
+    model = ConvNet(dtype=torch.float32)
+    opt = build_optimizer("dopr-adamw", model, update_every=1)
+    train(model, opt, batches(2, 8, (3, 12), 2, dtype=torch.float32))
+    report = opt.diagnostics()
+    assert set(report) == {"conv1", "conv2", "head"}
+    for row in report.values():
+        assert row["damping"] > 0 and row["condition"] >= 1 and row["refreshes"] == 2

@@ -1,0 +1,167 @@
+"""The AP update itself: least squares in one step, the dense solve, invariance, AP off = base."""
+
+import pytest
+import torch
+from torch import nn
+
+from dopr_robot.optim import DoPr, build_optimizer
+
+from .helpers import ConvNet, batches, mlp, train
+
+FAITHFUL = dict(statistic="batch", update_every=1)
+
+
+def test_one_step_solves_least_squares():
+    torch.manual_seed(1)
+    n = 50
+    x = torch.randn(n, 5, dtype=torch.float64) * torch.tensor([1.0, 10.0, 0.1, 3.0, 1.0])
+    y = torch.randn(n, 3, dtype=torch.float64)
+    layer = nn.Linear(5, 3).double()
+    opt = DoPr(layer, base="sgd", lr=1 / (2 * n), weight_decay=0.0, gamma=0.0, **FAITHFUL)
+    ((layer(x) - y) ** 2).sum().backward()
+    opt.step()
+    design = torch.cat([x, torch.ones(n, 1, dtype=torch.float64)], dim=1)
+    solution = torch.linalg.lstsq(design, y).solution.T  # [3, 6] = [W | b]
+    torch.testing.assert_close(layer.weight, solution[:, :5], rtol=1e-8, atol=1e-8)
+    torch.testing.assert_close(layer.bias, solution[:, 5], rtol=1e-8, atol=1e-8)
+
+
+def test_plain_sgd_does_not_solve_it_in_one_step():
+    n = 50
+    x = torch.randn(n, 5, dtype=torch.float64) * torch.tensor([1.0, 10.0, 0.1, 3.0, 1.0])
+    y = torch.randn(n, 3, dtype=torch.float64)
+    layer = nn.Linear(5, 3).double()
+    opt = DoPr(layer, base="sgd", lr=1 / (2 * n), weight_decay=0.0, ap=False)
+    ((layer(x) - y) ** 2).sum().backward()
+    opt.step()
+    design = torch.cat([x, torch.ones(n, 1, dtype=torch.float64)], dim=1)
+    solution = torch.linalg.lstsq(design, y).solution.T
+    assert (layer.weight - solution[:, :5]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("damping", ["trace", "trace_over_dim"])
+@pytest.mark.parametrize("net", ["mlp", "conv"])
+def test_preconditioned_gradient_equals_dense_solve(damping, net):
+    model = mlp() if net == "mlp" else ConvNet()
+    x = torch.randn(12, 6) if net == "mlp" else torch.randn(4, 3, 10)
+    x = x.double()
+    gamma = 0.05
+    opt = DoPr(
+        model, base="sgd", lr=1.0, weight_decay=0.0, gamma=gamma, damping=damping, **FAITHFUL
+    )
+    model(x).pow(2).sum().backward()
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d))]
+    expected = {}
+    for layer in layers:
+        state = opt.state[layer.weight]
+        sigma = state["ap_pending"] / state["ap_pending_rows"]
+        d = sigma.shape[0]
+        lam = gamma * torch.trace(sigma) / (1 if damping == "trace" else d)
+        grad = torch.cat(
+            [layer.weight.grad.reshape(layer.weight.shape[0], -1), layer.bias.grad[:, None]], dim=1
+        )
+        # M = G (Σ + λI)^-1  <=>  (Σ + λI) Mᵀ = Gᵀ  (Σ symmetric)
+        solved = torch.linalg.solve(sigma + lam * torch.eye(d, dtype=sigma.dtype), grad.T).T
+        expected[layer] = (layer.weight.detach().clone(), layer.bias.detach().clone(), solved)
+    opt.step()
+    for layer, (w0, b0, solved) in expected.items():
+        update = torch.cat(
+            [(w0 - layer.weight).reshape(w0.shape[0], -1), (b0 - layer.bias)[:, None]], dim=1
+        )
+        torch.testing.assert_close(update, solved, rtol=1e-9, atol=1e-11)
+
+
+def test_bias_left_to_base_when_asked():
+    layer = nn.Linear(4, 2).double()
+    opt = DoPr(layer, base="sgd", lr=1.0, weight_decay=0.0, bias="base", **FAITHFUL)
+    x = torch.randn(16, 4, dtype=torch.float64)
+    layer(x).pow(2).sum().backward()
+    bias_grad = layer.bias.grad.clone()
+    b0 = layer.bias.detach().clone()
+    assert opt.state[layer.weight]["ap_pending"].shape == (4, 4)
+    opt.step()
+    torch.testing.assert_close(b0 - layer.bias, bias_grad)
+
+
+def test_ap_off_equals_torch_adamw_step_for_step():
+    torch.manual_seed(3)
+    model_a, data = mlp(dtype=torch.float32), batches(6, 32, (6,), 3, dtype=torch.float32)
+    model_b = mlp(dtype=torch.float32)
+    model_b.load_state_dict(model_a.state_dict())
+    ours = DoPr(model_a, base="adamw", ap=False, lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99))
+    theirs = torch.optim.AdamW(model_b.parameters(), lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99))
+    train(model_a, ours, data)
+    train(model_b, theirs, data)
+    for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_ap_off_equals_torch_muon_plus_adamw_step_for_step():
+    torch.manual_seed(4)
+    model_a, data = mlp(dtype=torch.float32), batches(6, 32, (6,), 3, dtype=torch.float32)
+    model_b = mlp(dtype=torch.float32)
+    model_b.load_state_dict(model_a.state_dict())
+    ours = DoPr(model_a, base="muon", ap=False, lr=1e-2, weight_decay=0.1)
+    matrices = [m.weight for m in model_b.modules() if isinstance(m, nn.Linear)]
+    others = [p for p in model_b.parameters() if all(p is not w for w in matrices)]
+    muon = torch.optim.Muon(matrices, lr=1e-2, weight_decay=0.1, adjust_lr_fn="match_rms_adamw")
+    adamw = torch.optim.AdamW(others, lr=1e-2, weight_decay=0.1, betas=(0.95, 0.999))
+    for x, y in data:
+        ((model_a(x) - y) ** 2).mean().backward()
+        ours.step()
+        ours.zero_grad()
+        ((model_b(x) - y) ** 2).mean().backward()
+        muon.step()
+        adamw.step()
+        muon.zero_grad()
+        adamw.zero_grad()
+    for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_muon_updates_conv_weights_through_their_2d_view():
+    conv = nn.Conv1d(3, 4, 5)
+    twin = nn.Parameter(conv.weight.detach().reshape(4, -1).clone())
+    opt = build_optimizer("muon", conv, lr=0.02, weight_decay=0.0)
+    reference = torch.optim.Muon([twin], lr=0.02, weight_decay=0.0, adjust_lr_fn="match_rms_adamw")
+    for _ in range(3):
+        conv(torch.randn(2, 3, 9)).pow(2).mean().backward()
+        twin.grad = conv.weight.grad.reshape(4, -1).clone()
+        opt.step()
+        reference.step()
+        opt.zero_grad()
+    torch.testing.assert_close(conv.weight.reshape(4, -1), twin, rtol=0, atol=0)
+
+
+def _two_layer(dtype=torch.float64):
+    return nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).to(dtype)
+
+
+@pytest.mark.parametrize("precondition", [True, False])
+def test_invariance_to_affine_input_reparameterisation(precondition):
+    """x -> Mx + c with W -> W M^-1, b -> b - W M^-1 c: with γ=0 and an SGD base, DoPr's function
+    follows the same trajectory (the homogeneous coordinate makes it exact); plain SGD does not."""
+    torch.manual_seed(5)
+    a = _two_layer()
+    b = _two_layer()
+    b.load_state_dict(a.state_dict())
+    mix = torch.randn(4, 4, dtype=torch.float64) + 3 * torch.eye(4, dtype=torch.float64)
+    shift = torch.randn(4, dtype=torch.float64)
+    with torch.no_grad():
+        w_inv = a[0].weight @ torch.linalg.inv(mix)
+        b[0].weight.copy_(w_inv)
+        b[0].bias.copy_(a[0].bias - w_inv @ shift)
+    settings = dict(base="sgd", lr=0.05, weight_decay=0.0, gamma=0.0, ap=precondition, **FAITHFUL)
+    opt_a, opt_b = DoPr(a, **settings), DoPr(b, **settings)
+    data = batches(8, 64, (4,), 2)
+    probe = torch.randn(32, 4, dtype=torch.float64)
+    for x, y in data:
+        for model, opt, inputs in ((a, opt_a, x), (b, opt_b, x @ mix.T + shift)):
+            ((model(inputs) - y) ** 2).mean().backward()
+            opt.step()
+            opt.zero_grad()
+    gap = (a(probe) - b(probe @ mix.T + shift)).abs().max().item()
+    if precondition:
+        assert gap < 1e-8
+    else:
+        assert gap > 1e-3

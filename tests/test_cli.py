@@ -1,0 +1,36 @@
+"""The `dopr-robot` entry point: help lists what exists; bad input is one sentence, exit 2."""
+
+import subprocess
+import sys
+
+from dopr_robot.cli import main
+
+
+def test_help_lists_the_subcommands(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    assert "optim" in capsys.readouterr().out
+
+
+def test_optim_list_and_describe(capsys):
+    assert main(["optim", "list"]) == 0
+    assert "dopr-muon" in capsys.readouterr().out
+    assert main(["optim", "describe", "--net", "unet", "--optimizer", "dopr-muon"]) == 0
+    out = capsys.readouterr().out
+    assert "ConditionalUnet1D" in out and "Conv1d  factor" in out and "transposed" in out
+
+
+def test_unknown_optimizer_is_one_sentence_and_exit_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "dopr_robot.cli", "optim", "describe", "--optimizer", "adam"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "dopr-robot: error: unknown optimizer: 'adam' (expected one of adamw, muon, sgd, "
+        "dopr-adamw, dopr-muon, dopr-sgd)"
+    ]
+    assert "Traceback" not in result.stderr
