@@ -31,8 +31,8 @@ AP_DEFAULTS = dict(
     damping="trace_over_dim",
     statistic="ema",
     ema_decay=0.95,
-    update_every=10,
-    max_rows=None,
+    update_every=20,
+    max_rows=2048,
     bias="homogeneous",
 )
 

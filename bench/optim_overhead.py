@@ -1,0 +1,112 @@
+"""Step-time overhead of DoPr over its base optimizer, measured side by side in one process.
+
+    python bench/optim_overhead.py [--steps 30] [--rounds 5] [--quick]
+
+For two policy networks of the toolkit — (a) the residual MLP of a state flow policy and (b) a
+conditional 1-D temporal U-Net of diffusion_policy's shape (~3 M params, batch 256, horizon 16) —
+it times a full training step (forward + backward + optimizer step) for AdamW, DoPr-AdamW, Muon
+and DoPr-Muon, with DoPr at its defaults and in the faithful per-batch mode (statistic and inverse
+every step). Optimizers are timed in interleaved rounds and the median per-step time is used, so
+the machine's drift affects every optimizer alike. Prints the ratios DoPr-X / X.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from dopr_robot.optim import AP_DEFAULTS, build_optimizer
+from dopr_robot.policies.nets import ConditionalUnet1D, ResidualMLP
+
+BATCH, HORIZON, ACTION_DIM, OBS_DIM, OBS_HORIZON = 256, 16, 10, 20, 2
+FAITHFUL = dict(statistic="batch", update_every=1, max_rows=None)
+# The floor of exact AP: the factor is computed once (warm-up) and never refreshed, so what is
+# left is the per-step product G·(Σ+λI)⁻¹, which costs out·d² per layer whatever the settings.
+NO_REFRESH = dict(update_every=10**9)
+
+
+def mlp_case():
+    cond = OBS_HORIZON * OBS_DIM
+    net = ResidualMLP(cond + HORIZON * ACTION_DIM + 1, HORIZON * ACTION_DIM, width=256, depth=3)
+    x = torch.randn(BATCH, cond + HORIZON * ACTION_DIM + 1)
+    y = torch.randn(BATCH, HORIZON * ACTION_DIM)
+    return net, lambda: ((net(x) - y) ** 2).mean()
+
+
+def unet_case():
+    cond = OBS_HORIZON * OBS_DIM
+    net = ConditionalUnet1D(ACTION_DIM, cond_dim=cond, down_dims=(48, 96, 192))
+    sample = torch.randn(BATCH, HORIZON, ACTION_DIM)
+    t = torch.randint(0, 100, (BATCH,))
+    c = torch.randn(BATCH, cond)
+    noise = torch.randn_like(sample)
+    return net, lambda: ((net(sample, t, c) - noise) ** 2).mean()
+
+
+def time_steps(model, optimizer, loss_fn, steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss_fn().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return (time.perf_counter() - start) / steps
+
+
+def measure(case, variants: dict[str, tuple[str, dict]], steps: int, rounds: int) -> dict:
+    """Median seconds per step for each variant, timed in interleaved rounds."""
+    runs = {}
+    for label, (name, settings) in variants.items():
+        torch.manual_seed(0)
+        model, loss_fn = case()
+        runs[label] = (model, build_optimizer(name, model, lr=1e-4, **settings), loss_fn)
+        time_steps(*runs[label], steps=max(3, steps // 5))  # warm-up: allocations, first refresh
+    times = {label: [] for label in variants}
+    for _ in range(rounds):
+        for label, run in runs.items():
+            times[label].append(time_steps(*run, steps=steps))
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=AP_DEFAULTS["update_every"],
+        help="steps per timing round (default: one refresh period, so every round pays one)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per optimizer")
+    parser.add_argument("--quick", action="store_true", help="few steps, for a smoke run")
+    args = parser.parse_args()
+    steps, rounds = (5, 2) if args.quick else (args.steps, args.rounds)
+    variants = {
+        "adamw": ("adamw", {}),
+        "dopr-adamw": ("dopr-adamw", {}),
+        "dopr-adamw (per-batch)": ("dopr-adamw", FAITHFUL),
+        "dopr-adamw (no refresh)": ("dopr-adamw", NO_REFRESH),
+        "muon": ("muon", {}),
+        "dopr-muon": ("dopr-muon", {}),
+        "dopr-muon (per-batch)": ("dopr-muon", FAITHFUL),
+    }
+    defaults = ", ".join(f"{k}={AP_DEFAULTS[k]}" for k in ("statistic", "update_every", "max_rows"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
+    print(f"DoPr defaults: {defaults}; per-batch: statistic=batch, update_every=1, all rows")
+    print("no refresh: factors from the warm-up only (the cost floor of the exact AP product)")
+    for title, case in (("residual MLP", mlp_case), ("conditional U-Net 1D", unet_case)):
+        model, _ = case()
+        params = sum(p.numel() for p in model.parameters())
+        times = measure(case, variants, steps, rounds)
+        print(f"\n{title} ({params / 1e6:.2f} M params)")
+        for label, seconds in times.items():
+            print(f"  {label:<24} {seconds * 1e3:8.2f} ms/step")
+        for label, seconds in times.items():
+            if label.startswith("dopr-"):
+                base = label.split()[0].removeprefix("dopr-")
+                print(f"  ratio {label} / {base}: {seconds / times[base]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
