@@ -209,12 +209,18 @@ class DoPr(GPOptimizer):
         # by position: load_state_dict replaces the group dicts but keeps their order
         return self.param_groups[self._group_index[id(layer.module.weight)]]
 
+    def _refresh_due(self, layer: LayerAdapter) -> bool:
+        """Whether this step refreshes the layer's factor (and so its forwards are recorded)."""
+        group = self._group(layer)
+        steps = self.state[layer.module.weight].get("ap_steps", 0)
+        return group["ap"] and steps % group["update_every"] == 0
+
     # ---- statistics (called from the hooks) ---------------------------------------------
     def _record(self, layer: LayerAdapter, x: torch.Tensor) -> None:
+        if not self._refresh_due(layer):
+            return
         group = self._group(layer)
         state = self.state[layer.module.weight]
-        if not group["ap"] or state.get("ap_steps", 0) % group["update_every"] != 0:
-            return
         with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
             rows = layer.rows(x.detach()).to(_statistic_dtype(layer.module.weight))
             if group["max_rows"] is not None and rows.shape[0] > group["max_rows"]:
@@ -245,11 +251,7 @@ class DoPr(GPOptimizer):
         due = [
             layer
             for layer in self._layers
-            if self._group(layer)["ap"]
-            and layer.module.weight.grad is not None
-            and self.state[layer.module.weight].get("ap_steps", 0)
-            % self._group(layer)["update_every"]
-            == 0
+            if layer.module.weight.grad is not None and self._refresh_due(layer)
         ]
         self._all_reduce_pending(due)
         for layer in due:
