@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .factor import DAMPING_MODES, damped_inverse
-from .gp import GPOptimizer
+from .gp import GPOptimizer, check_range
 from .layers import LayerAdapter, adapter_for
 
 STATISTICS = ("batch", "ema")
@@ -39,18 +39,14 @@ AP_DEFAULTS = dict(
 
 def validate_ap_hyperparameters(group: dict) -> None:
     """Raise ValueError naming the first bad AP hyper-parameter of a param group."""
-    gamma = group["gamma"]
-    if not isinstance(gamma, (int, float)) or not math.isfinite(gamma) or gamma < 0:
-        raise ValueError(f"invalid gamma: {gamma!r} (expected a finite number >= 0)")
+    check_range("gamma", group["gamma"], 0.0)  # also refuses inf and nan
     if group["damping"] not in DAMPING_MODES:
         raise ValueError(f"invalid damping: {group['damping']!r} (expected one of {DAMPING_MODES})")
     if group["statistic"] not in STATISTICS:
         raise ValueError(
             f"invalid statistic: {group['statistic']!r} (expected one of {STATISTICS})"
         )
-    decay = group["ema_decay"]
-    if not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
-        raise ValueError(f"invalid ema_decay: {decay!r} (expected a number in [0, 1))")
+    check_range("ema_decay", group["ema_decay"], 0.0, 1.0)
     every = group["update_every"]
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"invalid update_every: {every!r} (expected an integer >= 1)")
@@ -167,22 +163,23 @@ class DoPr(GPOptimizer):
 
     # ---- construction -------------------------------------------------------------------
     def _attach(self, model: nn.Module) -> None:
-        group_of = {id(p): g for g in self.param_groups for p in g["params"]}
         self._group_index = {id(p): i for i, g in enumerate(self.param_groups) for p in g["params"]}
         functional = {  # Linear modules that MultiheadAttention calls functionally
             id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)
         }
         for name, module in model.named_modules():
             weight = getattr(module, "weight", None)
-            if not isinstance(weight, torch.Tensor) or id(weight) not in group_of:
+            if not isinstance(weight, torch.Tensor) or id(weight) not in self._group_index:
                 continue
             if id(module) in functional:
                 self._skipped.append((name, "called functionally by MultiheadAttention"))
                 continue
-            group = group_of[id(weight)]
+            group = self.param_groups[self._group_index[id(weight)]]
             bias = getattr(module, "bias", None)
             homogeneous = (
-                group["bias"] == "homogeneous" and bias is not None and id(bias) in group_of
+                group["bias"] == "homogeneous"
+                and bias is not None
+                and id(bias) in self._group_index
             )
             adapter, reason = adapter_for(module, homogeneous)
             if adapter is None:

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 from torch.optim import Optimizer
+from torch.optim._muon import DEFAULT_A, DEFAULT_B, DEFAULT_C
+from torch.optim._muon import EPS as MUON_EPS
 from torch.optim._muon import muon as muon_functional
 from torch.optim.adamw import adamw as adamw_functional
 from torch.optim.optimizer import _get_scalar_dtype
@@ -30,6 +32,9 @@ from torch.optim.sgd import sgd as sgd_functional
 BASES = ("adamw", "muon", "sgd")
 MATRIX_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 MUON_LR_ADJUSTMENTS = (None, "original", "match_rms_adamw", "spectral_unclamped")
+# torch.optim.Muon's Newton–Schulz coefficients: part of the algorithm, not a setting (keeping
+# them out of the param groups keeps the groups JSON-plain).
+MUON_NS_COEFFICIENTS = (DEFAULT_A, DEFAULT_B, DEFAULT_C)
 
 
 def matrix_parameters(model: nn.Module) -> set[int]:
@@ -37,7 +42,7 @@ def matrix_parameters(model: nn.Module) -> set[int]:
     return {id(m.weight) for m in model.modules() if isinstance(m, MATRIX_MODULES)}
 
 
-def _check_range(name: str, value, low: float, high: float = math.inf, *, closed_high=False):
+def check_range(name: str, value, low: float, high: float = math.inf, *, closed_high=False):
     ok = (
         isinstance(value, (int, float))
         and low <= value
@@ -52,16 +57,16 @@ def validate_gp_hyperparameters(group: dict) -> None:
     """Raise ValueError naming the first bad GP hyper-parameter of a param group."""
     if group["base"] not in BASES:
         raise ValueError(f"invalid base optimizer: {group['base']!r} (expected one of {BASES})")
-    _check_range("lr", group["lr"], 0.0)
-    _check_range("weight_decay", group["weight_decay"], 0.0)
-    _check_range("eps", group["eps"], 0.0)
+    check_range("lr", group["lr"], 0.0)
+    check_range("weight_decay", group["weight_decay"], 0.0)
+    check_range("eps", group["eps"], 0.0)
     betas = group["betas"]
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise ValueError(f"invalid betas: {betas!r} (expected two numbers in [0, 1))")
     for i, beta in enumerate(betas):
-        _check_range(f"betas[{i}]", beta, 0.0, 1.0)
-    _check_range("momentum", group["momentum"], 0.0, 1.0)
-    _check_range("dampening", group["dampening"], 0.0, 1.0, closed_high=True)
+        check_range(f"betas[{i}]", beta, 0.0, 1.0)
+    check_range("momentum", group["momentum"], 0.0, 1.0)
+    check_range("dampening", group["dampening"], 0.0, 1.0, closed_high=True)
     if not isinstance(group["ns_steps"], int) or group["ns_steps"] < 1:
         raise ValueError(f"invalid ns_steps: {group['ns_steps']!r} (expected an integer >= 1)")
     if group["adjust_lr_fn"] not in MUON_LR_ADJUSTMENTS:
@@ -224,9 +229,9 @@ class GPOptimizer(Optimizer):
             weight_decay=group["weight_decay"],
             momentum=group["momentum"],
             nesterov=group["nesterov"],
-            ns_coefficients=_muon_defaults()["ns_coefficients"],
+            ns_coefficients=MUON_NS_COEFFICIENTS,
             ns_steps=group["ns_steps"],
-            eps=_muon_defaults()["eps"],
+            eps=MUON_EPS,
             adjust_lr_fn=group["adjust_lr_fn"],
             has_complex=False,
         )
@@ -249,14 +254,3 @@ class GPOptimizer(Optimizer):
         if group["momentum"] != 0:
             for p, buf in zip(params, bufs, strict=True):
                 self.state[p]["momentum_buffer"] = buf
-
-
-def _muon_defaults() -> dict:
-    """torch.optim.Muon's Newton–Schulz coefficients and epsilon (not exposed as a setting:
-    they are part of the algorithm, and keeping them out of the groups keeps groups JSON-plain)."""
-    from torch.optim import _muon
-
-    return {
-        "ns_coefficients": (_muon.DEFAULT_A, _muon.DEFAULT_B, _muon.DEFAULT_C),
-        "eps": _muon.EPS,
-    }
