@@ -21,7 +21,7 @@ from torch import nn
 
 from .factor import DAMPING_MODES, damped_inverse
 from .gp import GPOptimizer, check_range
-from .layers import LayerAdapter, adapter_for
+from .layers import CONV_FACTORS, LayerAdapter, adapter_for
 
 STATISTICS = ("batch", "ema")
 BIAS_MODES = ("homogeneous", "base")
@@ -34,6 +34,7 @@ AP_DEFAULTS = dict(
     update_every=20,
     max_rows=2048,
     bias="homogeneous",
+    conv_factor="kron",
 )
 
 
@@ -55,6 +56,10 @@ def validate_ap_hyperparameters(group: dict) -> None:
         raise ValueError(f"invalid max_rows: {rows!r} (expected None or an integer >= 1)")
     if group["bias"] not in BIAS_MODES:
         raise ValueError(f"invalid bias: {group['bias']!r} (expected one of {BIAS_MODES})")
+    if group["conv_factor"] not in CONV_FACTORS:
+        raise ValueError(
+            f"invalid conv_factor: {group['conv_factor']!r} (expected one of {CONV_FACTORS})"
+        )
     if not isinstance(group["ap"], bool):
         raise ValueError(f"invalid ap: {group['ap']!r} (expected True or False)")
 
@@ -94,6 +99,8 @@ class DoPr(GPOptimizer):
     .. code-block:: text
 
         for every eligible layer (Linear; Conv1d/Conv2d on unfolded patches), each step t:
+          (conv_factor = kron: convolutions keep Σ ≈ A ⊗ T, channels ⊗ taps, each factor damped
+           with √γ and inverted on its own, and M = G (A⁻¹ ⊗ T⁻¹))
           z      ← layer inputs (rows; [z, 1] with the homogeneous bias coordinate)
           if t mod k = 0:                                    (k = update_every)
             Σ_b  ← (1/n) Σ_i z_i z_iᵀ                        (float32; summed over micro-batches
@@ -121,6 +128,9 @@ class DoPr(GPOptimizer):
         max_rows: at most this many input rows per forward enter Σ (evenly strided); None = all.
         bias: "homogeneous" (precondition [W | b] jointly with a constant-1 input; default) or
             "base" (biases go to the base optimizer unchanged). Fixed at construction.
+        conv_factor: "kron" (default; Conv1d/Conv2d factors as channels ⊗ taps, their bias to the
+            base optimizer) or "full" (the exact patch factor, C_in·k wide). Fixed at
+            construction.
         **gp_kwargs: the base optimizer's settings (lr, weight_decay, betas, eps, momentum, ...).
     """
 
@@ -138,6 +148,7 @@ class DoPr(GPOptimizer):
         update_every: int = AP_DEFAULTS["update_every"],
         max_rows: int | None = AP_DEFAULTS["max_rows"],
         bias: str = AP_DEFAULTS["bias"],
+        conv_factor: str = AP_DEFAULTS["conv_factor"],
         **gp_kwargs,
     ) -> None:
         ap_settings = dict(
@@ -149,6 +160,7 @@ class DoPr(GPOptimizer):
             update_every=update_every,
             max_rows=max_rows,
             bias=bias,
+            conv_factor=conv_factor,
         )
         validate_ap_hyperparameters(ap_settings)
         super().__init__(model, params, base=base, extra_defaults=ap_settings, **gp_kwargs)
@@ -181,7 +193,7 @@ class DoPr(GPOptimizer):
                 and bias is not None
                 and id(bias) in self._group_index
             )
-            adapter, reason = adapter_for(module, homogeneous)
+            adapter, reason = adapter_for(module, homogeneous, group["conv_factor"])
             if adapter is None:
                 if reason:
                     self._skipped.append((name, reason))
@@ -222,21 +234,17 @@ class DoPr(GPOptimizer):
             rows = layer.rows(x.detach()).to(_statistic_dtype(layer.module.weight))
             if group["max_rows"] is not None and rows.shape[0] > group["max_rows"]:
                 rows = rows[:: math.ceil(rows.shape[0] / group["max_rows"])]
-            pending = self._pending(layer, state, rows.device)
-            pending[: layer.in_features, : layer.in_features].addmm_(rows.T, rows)
-            if layer.homogeneous:
-                column = rows.sum(dim=0)
-                pending[: layer.in_features, -1] += column
-                pending[-1, : layer.in_features] += column
-                pending[-1, -1] += rows.shape[0]
+            layer.accumulate(self._pending(layer, state, rows.device), rows)
             state["ap_pending_rows"] += rows.shape[0]
 
-    def _pending(self, layer: LayerAdapter, state: dict, device) -> torch.Tensor:
+    def _pending(self, layer: LayerAdapter, state: dict, device) -> list[torch.Tensor]:
+        """The layer's running sums, one per factor (created empty on the first record)."""
         if "ap_pending" not in state:
             dtype = _statistic_dtype(layer.module.weight)
-            state["ap_pending"] = torch.zeros(layer.dim, layer.dim, device=device, dtype=dtype)
+            for prefix, side in zip(layer.factor_keys, layer.factor_dims, strict=True):
+                state[f"ap_{prefix}pending"] = torch.zeros(side, side, device=device, dtype=dtype)
             state["ap_pending_rows"] = 0
-        return state["ap_pending"]
+        return [state[f"ap_{prefix}pending"] for prefix in layer.factor_keys]
 
     # ---- the step --------------------------------------------------------------------------
     @torch.no_grad()
@@ -272,7 +280,11 @@ class DoPr(GPOptimizer):
             return
         states = [self.state[layer.module.weight] for layer in due]
         device = due[0].module.weight.device
-        pending = [self._pending(layer, s, device) for layer, s in zip(due, states, strict=True)]
+        pending = [
+            sums
+            for layer, state in zip(due, states, strict=True)
+            for sums in self._pending(layer, state, device)
+        ]
         rows = torch.tensor([float(s["ap_pending_rows"]) for s in states], device=device)
         flat = torch.cat([p.flatten() for p in pending] + [rows])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
@@ -288,9 +300,9 @@ class DoPr(GPOptimizer):
         group = self._group(layer)
         weight = layer.module.weight
         state = self.state[weight]
-        pending = state.pop("ap_pending", None)
+        sums = [state.pop(f"ap_{prefix}pending", None) for prefix in layer.factor_keys]
         rows = state.pop("ap_pending_rows", 0)
-        if pending is None or rows == 0:
+        if sums[0] is None or rows == 0:
             if id(weight) not in self._warned and "ap_inverse" not in state:
                 self._warned.add(id(weight))
                 warnings.warn(
@@ -300,32 +312,37 @@ class DoPr(GPOptimizer):
                     stacklevel=3,
                 )
             return
-        sigma = pending / rows
+        sigmas = layer.statistics(sums, rows)
         if group["statistic"] == "ema":
-            if "ap_sigma" in state:
-                sigma = state["ap_sigma"].lerp_(sigma, 1.0 - group["ema_decay"])
-            state["ap_sigma"] = sigma
-        result = damped_inverse(sigma, group["gamma"], group["damping"])
+            for i, prefix in enumerate(layer.factor_keys):
+                if f"ap_{prefix}sigma" in state:
+                    sigmas[i] = state[f"ap_{prefix}sigma"].lerp_(sigmas[i], 1 - group["ema_decay"])
+                state[f"ap_{prefix}sigma"] = sigmas[i]
+        # A Kronecker pair is damped factor by factor with √γ each, so the damping of the pair,
+        # λ_A·λ_T, is γ relative to tr(A ⊗ T) = tr(Σ) like the single factor's (KFAC's split).
+        gamma = group["gamma"] if len(sigmas) == 1 else math.sqrt(group["gamma"])
+        results = [damped_inverse(sigma, gamma, group["damping"]) for sigma in sigmas]
         state["ap_refreshes"] = state.get("ap_refreshes", 0) + 1
         state.setdefault("ap_failures", 0)
         state.setdefault("ap_fallbacks", 0)
-        if result.inverse is None:
-            state["ap_failures"] += 1  # keep the previous inverse, if there is one
+        if any(result.inverse is None for result in results):
+            state["ap_failures"] += 1  # keep the previous inverses, if there are any
             return
-        state["ap_fallbacks"] += int(result.attempts > 1)
-        state["ap_inverse"] = result.inverse
-        state["ap_damping"] = result.damping
-        state["ap_condition"] = result.condition
+        state["ap_fallbacks"] += int(any(result.attempts > 1 for result in results))
+        for prefix, result in zip(layer.factor_keys, results, strict=True):
+            state[f"ap_{prefix}inverse"] = result.inverse
+        state["ap_damping"] = math.prod(result.damping for result in results)
+        state["ap_condition"] = math.prod(result.condition for result in results)
 
     def _precondition(self, layer: LayerAdapter, state: dict) -> dict[int, torch.Tensor]:
         """{id(param): AP gradient} for one layer, or {} when it has no usable factor yet."""
-        inverse = state.get("ap_inverse")
-        if inverse is None:
+        if "ap_inverse" not in state:
             return {}
+        inverses = [state[f"ap_{prefix}inverse"] for prefix in layer.factor_keys]
         params = layer.params()
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        gradient = layer.grad_matrix(grads).to(inverse.dtype)
-        matrix = gradient @ inverse
+        gradient = layer.grad_matrix(grads).to(inverses[0].dtype)
+        matrix = layer.precondition(gradient, inverses)
         if not torch.isfinite(matrix).all():
             # never let a bad factor put NaN into the weights; a gradient that was already
             # non-finite (a diverged loss) is the base optimizer's business, not an AP failure
@@ -365,10 +382,9 @@ class DoPr(GPOptimizer):
         """A table of which modules are preconditioned, with their factor size, and which not."""
         lines = [f"DoPr (base {self.defaults['base']}): {len(self._layers)} preconditioned layers"]
         for layer in self._layers:
-            bias = " + bias (homogeneous)" if layer.homogeneous else ""
             lines.append(
                 f"  AP  {self._names[id(layer.module.weight)]:<40} {layer.kind:<7} "
-                f"factor {layer.dim}x{layer.dim}{bias}"
+                f"{layer.describe_factor()}"
             )
         for name, reason in self._skipped:
             lines.append(f"  GP  {name:<40} {reason}")

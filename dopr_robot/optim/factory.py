@@ -23,8 +23,8 @@ def build_optimizer(name: str, model: nn.Module, **hparams) -> torch.optim.Optim
 
     adamw -> torch.optim.AdamW; sgd -> torch.optim.SGD; muon -> GPOptimizer(base="muon"), i.e.
     torch's Muon on Linear/Conv weights and AdamW on the rest; dopr-X -> DoPr(base=X).
-    AP settings (gamma, damping, statistic, ema_decay, update_every, max_rows, bias) are accepted
-    by the dopr-* names only.
+    AP settings (gamma, damping, statistic, ema_decay, update_every, max_rows, bias, conv_factor)
+    are accepted by the dopr-* names only.
     """
     if name not in OPTIMIZER_NAMES:
         raise ValueError(

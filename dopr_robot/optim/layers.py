@@ -7,7 +7,17 @@ its module type, how to turn a forward input into rows [n, d] and how to view th
 as a matrix [out, d] in the same column order (plus the bias as one more column when the bias is
 preconditioned with the homogeneous coordinate). The optimizer itself never looks at module types.
 
+A factor is stored as one or more square matrices: one [d, d] patch second moment for Linear
+layers and for convolutions with `conv_factor="full"`, or — the default for convolutions — the
+channel⊗tap Kronecker approximation Σ ≈ A ⊗ T with A [C_in, C_in] (channel second moment over all
+taps) and T [k, k] (tap second moment over all channels). The Kronecker form makes both the
+refresh and the per-step product about k times cheaper for a kernel of k taps, keeps the exact
+invariance to input-channel mixing, and is KFAC's usual trade for convolutions (there, across
+output positions; here, across taps as well).
+
 Decisions (documented in the README):
+- A Kronecker-factored convolution leaves its bias to the base optimizer: the homogeneous
+  coordinate is not a channel-by-tap product.
 - ConvTranspose1d/2d are left to the base optimizer: their input-side view is a zero-stuffed,
   flipped patch whose statistic costs more than it is worth for the up-sampling layers of a U-Net.
 - Grouped convolutions (groups > 1) are left to the base optimizer: each group has its own patch
@@ -27,6 +37,7 @@ class LayerAdapter:
     """Base adapter: a module, its weight viewed as [out, d], and an optional bias column."""
 
     kind = "layer"
+    factor_keys = ("",)  # one state-key prefix per factor matrix: ap_{prefix}sigma, ...
 
     def __init__(self, module: nn.Module, homogeneous: bool) -> None:
         self.module = module
@@ -40,11 +51,38 @@ class LayerAdapter:
         """Side of the factor Σ: the row length, plus one for the homogeneous coordinate."""
         return self.in_features + int(self.homogeneous)
 
+    @property
+    def factor_dims(self) -> tuple[int, ...]:
+        return (self.dim,)
+
+    def describe_factor(self) -> str:
+        bias = " + bias (homogeneous)" if self.homogeneous else ""
+        return f"factor {self.dim}x{self.dim}{bias}"
+
     def params(self) -> list[torch.Tensor]:
         return [self.module.weight] + ([self.module.bias] if self.homogeneous else [])
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def accumulate(self, sums: list[torch.Tensor], rows: torch.Tensor) -> None:
+        """Add the rows' outer products (and the bias coordinate's) to the running sums."""
+        total = sums[0]
+        d = self.in_features
+        total[:d, :d].addmm_(rows.T, rows)
+        if self.homogeneous:
+            column = rows.sum(dim=0)
+            total[:d, -1] += column
+            total[-1, :d] += column
+            total[-1, -1] += rows.shape[0]
+
+    def statistics(self, sums: list[torch.Tensor], n_rows: int) -> list[torch.Tensor]:
+        """The factor matrices from the running sums of n_rows rows."""
+        return [sums[0] / n_rows]
+
+    def precondition(self, gradient: torch.Tensor, inverses: list[torch.Tensor]) -> torch.Tensor:
+        """G (Σ + λI)⁻¹ for the [out, dim] gradient matrix."""
+        return gradient @ inverses[0]
 
     def grad_matrix(self, grads: list[torch.Tensor]) -> torch.Tensor:
         """[out, dim] matrix from the weight (and bias) gradients, columns ordered like rows()."""
@@ -98,7 +136,60 @@ class ConvAdapter(LayerAdapter):
         return patches.transpose(1, 2).reshape(-1, self.in_features)
 
 
-def adapter_for(module: nn.Module, homogeneous: bool) -> tuple[LayerAdapter | None, str]:
+class KroneckerConvAdapter(ConvAdapter):
+    """Conv1d/Conv2d with the patch factor approximated as channels ⊗ taps (Σ ≈ A ⊗ T).
+
+    A is the channel second moment averaged over taps, T the tap second moment summed over
+    channels and scaled so that tr(T) = k; then tr(A ⊗ T) = tr(Σ). Each factor is damped on its
+    own (see DoPr), and the product G (A⁻¹ ⊗ T⁻¹) is two small matrix products on G viewed as
+    [out, C_in, k].
+    """
+
+    factor_keys = ("", "tap_")
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__(module, homogeneous=False)
+        self.channels = module.in_channels
+        self.taps = math.prod(module.kernel_size)
+
+    @property
+    def factor_dims(self) -> tuple[int, ...]:
+        return (self.channels, self.taps)
+
+    def describe_factor(self) -> str:
+        return f"factor {self.channels}x{self.channels} (x) {self.taps}x{self.taps}"
+
+    def accumulate(self, sums: list[torch.Tensor], rows: torch.Tensor) -> None:
+        patches = rows.view(-1, self.channels, self.taps)
+        by_tap = patches.transpose(1, 2).reshape(-1, self.channels)  # one row per (patch, tap)
+        sums[0].addmm_(by_tap.T, by_tap)
+        sums[1] += torch.einsum("nct,ncs->ts", patches, patches)
+
+    def statistics(self, sums: list[torch.Tensor], n_rows: int) -> list[torch.Tensor]:
+        channel = sums[0] / (n_rows * self.taps)
+        tap = sums[1]
+        trace = float(torch.diagonal(tap).sum())
+        if trace > 0:
+            tap = tap * (self.taps / trace)
+        else:  # a dead layer: no tap structure to speak of
+            tap = torch.eye(self.taps, dtype=tap.dtype, device=tap.device)
+        return [channel, tap]
+
+    def precondition(self, gradient: torch.Tensor, inverses: list[torch.Tensor]) -> torch.Tensor:
+        channel, tap = inverses
+        g = gradient.view(self.out_features, self.channels, self.taps) @ tap
+        g = (g.transpose(1, 2).reshape(-1, self.channels) @ channel).view(
+            self.out_features, self.taps, self.channels
+        )
+        return g.transpose(1, 2).reshape(self.out_features, -1)
+
+
+CONV_FACTORS = ("kron", "full")
+
+
+def adapter_for(
+    module: nn.Module, homogeneous: bool, conv_factor: str = "kron"
+) -> tuple[LayerAdapter | None, str]:
     """The adapter for an eligible module, or (None, reason it is left to the base optimizer)."""
     if isinstance(module, nn.Linear):
         return LinearAdapter(module, homogeneous), ""
@@ -107,5 +198,7 @@ def adapter_for(module: nn.Module, homogeneous: bool) -> tuple[LayerAdapter | No
     if isinstance(module, (nn.Conv1d, nn.Conv2d)):
         if module.groups != 1:
             return None, f"grouped convolution, groups={module.groups} (left to the base optimizer)"
+        if conv_factor == "kron":
+            return KroneckerConvAdapter(module), ""
         return ConvAdapter(module, homogeneous), ""
     return None, ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -50,3 +51,16 @@ def batches(n_batches, batch, in_shape, out_dim, dtype=torch.float64, seed=0):
         )
         for _ in range(n_batches)
     ]
+
+
+def conv1d_patches_by_loop(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """Explicit loop over output positions: the patch [c, j] = x_pad[c, l*s + j*d]."""
+    (k,), (s,), (d,), (p,) = conv.kernel_size, conv.stride, conv.dilation, conv.padding
+    x_pad = F.pad(x, (p, p))
+    length = (x.shape[-1] + 2 * p - d * (k - 1) - 1) // s + 1
+    rows = []
+    for b in range(x.shape[0]):
+        for l in range(length):
+            patch = torch.stack([x_pad[b, :, l * s + j * d] for j in range(k)], dim=1)
+            rows.append(patch.reshape(-1))  # (C_in, k) order, like weight.reshape(out, -1)
+    return torch.stack(rows)

@@ -71,7 +71,9 @@ def test_describe_lists_preconditioned_and_skipped_layers():
         nn.Linear(32, 2, bias=False),
     )
     text = build_optimizer("dopr-adamw", model).describe()
-    assert "0                                        Conv1d  factor 10x10 + bias" in text
+    assert "0                                        Conv1d  factor 3x3 (x) 3x3\n" in text
+    full = build_optimizer("dopr-adamw", model, conv_factor="full").describe()
+    assert "0                                        Conv1d  factor 10x10 + bias" in full
     assert "1                                        transposed convolution" in text
     assert "grouped convolution, groups=2" in text
     assert "4                                        Linear  factor 32x32\n" in text

@@ -7,10 +7,12 @@ from torch import nn
 
 from dopr_robot.optim import DoPr
 
+from .helpers import conv1d_patches_by_loop
+
 
 def recorded_sigma(model, layer, x):
-    """Run forward+backward once and return the hook's Σ (pending sum / rows) for `layer`."""
-    opt = DoPr(model, base="sgd", statistic="batch", update_every=1)
+    """Run forward+backward once and return the hook's exact Σ (pending sum / rows) for `layer`."""
+    opt = DoPr(model, base="sgd", statistic="batch", update_every=1, conv_factor="full")
     model(x).sum().backward()
     state = opt.state[layer.weight]
     return state["ap_pending"] / state["ap_pending_rows"], state["ap_pending_rows"]
@@ -28,19 +30,6 @@ def test_linear_with_extra_leading_dims():
     reference = sum(torch.outer(r, r) for r in z) / z.shape[0]
     assert n == 21
     torch.testing.assert_close(sigma, reference, rtol=1e-12, atol=1e-12)
-
-
-def conv1d_patches_by_loop(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """Explicit loop over output positions: the patch [c, j] = x_pad[c, l*s + j*d]."""
-    (k,), (s,), (d,), (p,) = conv.kernel_size, conv.stride, conv.dilation, conv.padding
-    x_pad = F.pad(x, (p, p))
-    length = (x.shape[-1] + 2 * p - d * (k - 1) - 1) // s + 1
-    rows = []
-    for b in range(x.shape[0]):
-        for l in range(length):
-            patch = torch.stack([x_pad[b, :, l * s + j * d] for j in range(k)], dim=1)
-            rows.append(patch.reshape(-1))  # (C_in, k) order, like weight.reshape(out, -1)
-    return torch.stack(rows)
 
 
 @pytest.mark.parametrize("padding,stride,dilation", [(0, 1, 1), (2, 2, 1), (3, 1, 2), (1, 3, 2)])

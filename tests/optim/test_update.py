@@ -47,7 +47,14 @@ def test_preconditioned_gradient_equals_dense_solve(damping, net):
     x = x.double()
     gamma = 0.05
     opt = DoPr(
-        model, base="sgd", lr=1.0, weight_decay=0.0, gamma=gamma, damping=damping, **FAITHFUL
+        model,
+        base="sgd",
+        lr=1.0,
+        weight_decay=0.0,
+        gamma=gamma,
+        damping=damping,
+        conv_factor="full",
+        **FAITHFUL,
     )
     model(x).pow(2).sum().backward()
     layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d))]

@@ -1,0 +1,134 @@
+"""The channel⊗tap Kronecker factor of convolutions (conv_factor="kron", the default)."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dopr_robot.optim import DoPr
+
+from .helpers import ConvNet, conv1d_patches_by_loop
+
+PER_BATCH = dict(statistic="batch", update_every=1, max_rows=None)
+
+
+def kronecker_reference(patches: torch.Tensor, channels: int, taps: int):
+    """A (channel second moment over taps) and T (tap second moment, trace k) in float64."""
+    z = patches.reshape(-1, channels, taps)
+    channel = torch.einsum("nct,ndt->cd", z, z) / (z.shape[0] * taps)
+    tap = torch.einsum("nct,ncs->ts", z, z)
+    return channel, tap * taps / torch.trace(tap)
+
+
+def test_factors_equal_float64_reference():
+    model = ConvNet()  # conv1 has padding, stride and dilation
+    x = torch.randn(3, 3, 11, dtype=torch.float64)
+    opt = DoPr(model, base="sgd", **PER_BATCH)
+    model(x).sum().backward()
+    state = opt.state[model.conv1.weight]
+    layer = next(a for a in opt._layers if a.module is model.conv1)
+    channel, tap = layer.statistics(
+        [state["ap_pending"], state["ap_tap_pending"]], state["ap_pending_rows"]
+    )
+    ref_channel, ref_tap = kronecker_reference(conv1d_patches_by_loop(model.conv1, x), 3, 3)
+    torch.testing.assert_close(channel, ref_channel, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(tap, ref_tap, rtol=1e-12, atol=1e-12)
+    # tr(A ⊗ T) = tr(Σ): the Kronecker pair keeps the patch statistic's scale
+    patches = conv1d_patches_by_loop(model.conv1, x)
+    sigma = patches.T @ patches / patches.shape[0]
+    torch.testing.assert_close(torch.trace(torch.kron(channel, tap)), torch.trace(sigma))
+
+
+@pytest.mark.parametrize("damping", ["trace", "trace_over_dim"])
+def test_update_equals_dense_solve_with_the_kronecker_matrix(damping):
+    """M = G ((A + λ_A I) ⊗ (T + λ_T I))⁻¹ with λ from √γ per factor; the bias is plain SGD."""
+    torch.manual_seed(0)
+    conv = nn.Conv1d(3, 4, 5, padding=2).double()
+    x = torch.randn(6, 3, 9, dtype=torch.float64)
+    gamma = 0.04
+    opt = DoPr(
+        conv, base="sgd", lr=1.0, weight_decay=0.0, gamma=gamma, damping=damping, **PER_BATCH
+    )
+    conv(x).pow(2).sum().backward()
+    w0, b0 = conv.weight.detach().clone(), conv.bias.detach().clone()
+    grad_w, grad_b = conv.weight.grad.clone(), conv.bias.grad.clone()
+    channel, tap = kronecker_reference(conv1d_patches_by_loop(conv, x), 3, 5)
+
+    def damped(factor):
+        scale = torch.trace(factor) / (1 if damping == "trace" else factor.shape[0])
+        return factor + math.sqrt(gamma) * scale * torch.eye(factor.shape[0], dtype=factor.dtype)
+
+    dense = torch.kron(damped(channel), damped(tap))
+    solved = torch.linalg.solve(dense, grad_w.reshape(4, -1).T).T
+    opt.step()
+    torch.testing.assert_close((w0 - conv.weight).reshape(4, -1), solved, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(b0 - conv.bias, grad_b, rtol=0, atol=0)
+
+
+def test_kernel_one_equals_the_exact_factor_without_damping():
+    """With one tap, A ⊗ T is Σ itself: the two modes agree when damping vanishes."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 4, 7, dtype=torch.float64) * torch.tensor([5.0, 1.0, 0.2, 2.0])[:, None]
+    updates = {}
+    for mode in ("kron", "full"):
+        torch.manual_seed(1)
+        conv = nn.Conv1d(4, 3, 1, bias=False).double()
+        w0 = conv.weight.detach().clone()
+        opt = DoPr(
+            conv, base="sgd", lr=1.0, weight_decay=0.0, gamma=0.0, conv_factor=mode, **PER_BATCH
+        )
+        conv(x).pow(2).sum().backward()
+        opt.step()
+        updates[mode] = w0 - conv.weight.detach()
+    torch.testing.assert_close(updates["kron"], updates["full"], rtol=1e-8, atol=1e-10)
+
+
+def test_kronecker_update_points_where_the_exact_one_does():
+    """On inputs with very different channel scales and smooth (tap-correlated) signals, the
+    Kronecker update is far closer in direction to the exact patch-factor update than the raw
+    gradient is at the default γ (measured over seeds: cosine 0.92–0.94 against 0.58–0.60; at
+    γ = 1e-4 the gap is 0.52–0.60 against 0.08, and the README says so)."""
+    torch.manual_seed(0)
+    scales = torch.tensor([8.0, 3.0, 1.0, 0.3, 0.1, 0.05])
+    smooth = F.avg_pool1d(torch.randn(64, 6, 40), 5, stride=1)  # neighbouring taps correlate
+    x = (smooth * scales[:, None]).double()
+    target = torch.randn(64, 4, 32, dtype=torch.float64)
+    grads = {}
+    for mode in ("kron", "full", "raw"):
+        torch.manual_seed(1)
+        conv = nn.Conv1d(6, 4, 5, bias=False).double()
+        w0 = conv.weight.detach().clone()
+        opt = DoPr(
+            conv,
+            base="sgd",
+            lr=1.0,
+            weight_decay=0.0,
+            gamma=0.1,
+            ap=mode != "raw",
+            conv_factor="full" if mode == "raw" else mode,
+            **PER_BATCH,
+        )
+        ((conv(x) - target) ** 2).mean().backward()
+        opt.step()
+        grads[mode] = (w0 - conv.weight.detach()).flatten()
+    cosine = {m: float(F.cosine_similarity(grads[m], grads["full"], dim=0)) for m in grads}
+    assert cosine["raw"] < 0.7, cosine
+    assert cosine["kron"] > 0.88, cosine
+
+
+def test_state_holds_both_factors_and_describe_names_them():
+    model = ConvNet(dtype=torch.float32)
+    opt = DoPr(model, base="adamw", update_every=1)
+    model(torch.randn(2, 3, 12)).sum().backward()
+    opt.step()
+    state = opt.state[model.conv2.weight]
+    assert state["ap_inverse"].shape == (8, 8) and state["ap_tap_inverse"].shape == (5, 5)
+    assert "conv2                                    Conv1d  factor 8x8 (x) 5x5" in opt.describe()
+    assert all(math.isfinite(v["damping"]) for v in opt.diagnostics().values())
+
+
+def test_invalid_conv_factor_is_named():
+    with pytest.raises(ValueError, match="conv_factor: 'diag'"):
+        DoPr(ConvNet(), conv_factor="diag")
