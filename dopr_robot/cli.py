@@ -10,10 +10,8 @@ import argparse
 import sys
 
 from . import __version__
-
-
-class UserError(Exception):
-    """A problem with the user's input: printed as one sentence, exit code 2."""
+from .commands import data
+from .errors import UserError
 
 
 def _optim_list(args: argparse.Namespace) -> int:
@@ -74,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("--in-dim", type=int, default=64, help="input / condition size")
     describe.add_argument("--out-dim", type=int, default=16, help="output / action size")
     describe.set_defaults(func=_optim_describe)
+    data.add_parser(commands)
     return parser
 
 

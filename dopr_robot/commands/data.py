@@ -1,0 +1,127 @@
+"""`dopr-robot data info | validate | convert`: look at, check and convert demonstration files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def add_parser(commands) -> None:
+    data = commands.add_parser("data", help="inspect, validate and convert demonstration stores")
+    actions = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    info = actions.add_parser(
+        "info", help="episodes, steps, keys (shape, dtype, range), provenance"
+    )
+    info.add_argument("path", type=Path, help="a zarr store (directory or .zarr.zip)")
+    info.set_defaults(func=_info)
+
+    validate = actions.add_parser("validate", help="check a store; one line per problem")
+    validate.add_argument("path", type=Path, help="a zarr store (directory or .zarr.zip)")
+    validate.set_defaults(func=_validate)
+
+    convert = actions.add_parser(
+        "convert", help="robomimic HDF5 or zarr (format 2/3) -> a new zarr store"
+    )
+    convert.add_argument("source", type=Path, help="robomimic .hdf5 or a zarr store")
+    convert.add_argument("target", type=Path, help="output store (directory, or .zarr.zip)")
+    convert.add_argument(
+        "--obs-keys", help="robomimic obs keys, comma-separated (default: all low-dim keys)"
+    )
+    convert.add_argument("--filter", help="robomimic mask name, e.g. train: convert only those")
+    convert.add_argument("--format", type=int, choices=(2, 3), default=3, help="zarr format")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    convert.set_defaults(func=_convert)
+
+
+def _open(path: Path):
+    from ..datasets import ReplayBuffer
+
+    if path.is_file() and _is_hdf5(path):
+        raise DataError(f"{path} is an HDF5 file; convert it first: dopr-robot data convert")
+    return ReplayBuffer.open(path)
+
+
+def _is_hdf5(path: Path) -> bool:
+    import h5py
+
+    return h5py.is_hdf5(path)
+
+
+def _info(args: argparse.Namespace) -> int:
+    buffer = _open(args.path)
+    lengths = buffer.episode_lengths
+    print(f"{buffer.path}: zarr format {buffer.zarr_format}")
+    print(f"episodes: {buffer.n_episodes}   steps: {buffer.n_steps}")
+    if len(lengths):
+        print(
+            f"episode length: min {lengths.min()}, mean {lengths.mean():.1f}, max {lengths.max()}"
+        )
+    print("keys:")
+    for key, (shape, dtype) in buffer.keys.items():
+        values = buffer.load([key])[key]
+        low, high = (values.min(), values.max()) if values.size else (np.nan, np.nan)
+        print(f"  {key:<24} shape {str(shape):<16} {str(dtype):<8} min {low:.4g}  max {high:.4g}")
+    extra = max((a.shape[0] for a in buffer._arrays().values()), default=0) - buffer.n_steps
+    if extra > 0:
+        print(f"uncommitted rows past the last episode (an interrupted append): {extra}, ignored")
+    if buffer.attrs:
+        print("provenance:")
+        for key, value in buffer.attrs.items():
+            print(f"  {key}: {json.dumps(value) if not isinstance(value, str) else value}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ..datasets import problems
+
+    buffer = _open(args.path)
+    found = problems(buffer)
+    if found:
+        for problem in found:
+            print(f"dopr-robot: error: {problem}", flush=True)
+        return 2
+    print(f"{buffer.path}: valid ({buffer.n_episodes} episodes, {buffer.n_steps} steps)")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..datasets import convert_robomimic, convert_zarr
+
+    def progress(items):
+        return tqdm(items, desc=f"converting {args.source.name}", unit="episode", leave=False)
+
+    if args.source.is_file() and _is_hdf5(args.source):
+        obs_keys = args.obs_keys.split(",") if args.obs_keys else None
+        convert_robomimic(
+            args.source,
+            args.target,
+            obs_keys=obs_keys,
+            filter_key=args.filter,
+            zarr_format=args.format,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+    else:
+        if args.obs_keys or args.filter:
+            raise DataError("--obs-keys and --filter apply to robomimic HDF5 input only")
+        convert_zarr(
+            args.source,
+            args.target,
+            zarr_format=args.format,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+    from ..datasets import ReplayBuffer
+
+    out = ReplayBuffer.open(args.target)
+    keys = ", ".join(out.keys)
+    print(f"wrote {args.target}: {out.n_episodes} episodes, {out.n_steps} steps, keys {keys}")
+    return 0
