@@ -28,3 +28,4 @@ lint: venv
 
 bench: venv
 	$(PY) bench/optim_overhead.py
+	$(PY) bench/data_throughput.py

@@ -25,6 +25,7 @@ import numpy as np
 import zarr
 from numcodecs import Blosc
 
+from .. import __version__
 from ..errors import DataError
 from .store import create_root, open_root
 
@@ -62,7 +63,8 @@ class ReplayBuffer:
     def create(
         cls, path: str | os.PathLike, *, zarr_format: int = 3, attrs: dict | None = None
     ) -> ReplayBuffer:
-        """A new, empty store at `path`, which must not exist."""
+        """A new, empty store at `path`, which must not exist; `attrs` record provenance (env_id,
+        task_horizon, expert, seed, ...), and `created_by` is added unless given."""
         path = Path(path)
         if path.exists():
             raise DataError(f"{path} already exists; choose another path or remove it first")
@@ -70,8 +72,7 @@ class ReplayBuffer:
         root.create_group("data")
         meta = root.create_group("meta")
         meta.create_array("episode_ends", shape=(0,), chunks=(4096,), dtype="int64", fill_value=0)
-        if attrs:
-            root.attrs.update(attrs)
+        root.attrs.update({"created_by": f"dopr-robot {__version__}", **(attrs or {})})
         return cls(root, path, writable=True)
 
     def _check_layout(self) -> None:

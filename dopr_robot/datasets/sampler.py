@@ -103,7 +103,12 @@ class SequenceDataset(Dataset):
         if buffer.n_episodes == 0:
             raise DataError(f"{buffer.path} holds no episodes")
         lengths = buffer.episode_lengths
-        chosen = np.arange(len(lengths)) if episodes is None else np.asarray(episodes)
+        chosen = np.arange(len(lengths)) if episodes is None else np.asarray(episodes, int)
+        if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= len(lengths):
+            raise DataError(
+                f"episodes must be a non-empty list of indices below {len(lengths)}, "
+                f"got {chosen.tolist()}"
+            )
         shortest = int(chosen[np.argmin(lengths[chosen])])
         if pred_horizon > lengths[shortest]:
             raise DataError(

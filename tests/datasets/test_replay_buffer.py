@@ -29,7 +29,8 @@ def test_round_trip(tmp_path, zarr_format):
     assert list(buffer.episode_ends) == [5, 12, 16]
     assert list(buffer.episode_lengths) == [5, 7, 4]
     assert buffer.keys == {"action": ((2,), np.float32), "state": ((3,), np.float32)}
-    assert buffer.attrs == {"env_id": "dopr_robot/Reach-v0", "task_horizon": 2}
+    assert buffer.attrs["env_id"] == "dopr_robot/Reach-v0" and buffer.attrs["task_horizon"] == 2
+    assert buffer.attrs["created_by"].startswith("dopr-robot ")
     np.testing.assert_array_equal(buffer.get_episode(1)["action"], episode(1, 7)["action"])
     np.testing.assert_array_equal(buffer.get_episode(-1)["state"], episode(2, 4)["state"])
     loaded = buffer.load(["state"])

@@ -154,5 +154,7 @@ def test_missing_key_and_too_long_horizon(tmp_path):
     make_store(path)
     with pytest.raises(DataError, match="no key 'image'.*available: action, state"):
         SequenceDataset(path, obs_keys=["image"])
+    with pytest.raises(DataError, match="non-empty list of indices below 3"):
+        SequenceDataset(path, obs_keys=["state"], pred_horizon=2, action_horizon=1, episodes=[3])
     with pytest.raises(DataError, match="pred_horizon 6 is longer than episode 2 .*4 steps"):
         SequenceDataset(path, obs_keys=["state"], pred_horizon=6, obs_horizon=2, action_horizon=4)
