@@ -210,7 +210,7 @@ class ReplayBuffer:
         start = self.n_steps
         stop = start + length
         for key, value in episode.items():
-            array = arrays.get(key) or self._create_array(key, value)
+            array = arrays[key] if key in arrays else self._create_array(key, value)
             array.resize((stop, *array.shape[1:]))
             array[start:stop] = value.astype(array.dtype, copy=False)
         # the commit point: episode_ends grows only after every row is written

@@ -174,3 +174,15 @@ def _committed(path) -> int:
         return ReplayBuffer.open(path).n_episodes
     except DataError:  # not created yet
         return 0
+
+
+def test_first_append_interrupted_after_creating_arrays(tmp_path):
+    """Arrays created but still empty (killed during the very first append): the next append
+    uses them instead of failing to create them again."""
+    buffer = ReplayBuffer.create(tmp_path / "demos.zarr")
+    buffer.root["data"].create_array("action", shape=(0, 2), dtype="float32")
+    buffer.root["data"].create_array("state", shape=(0, 3), dtype="float32")
+    buffer = ReplayBuffer.open(tmp_path / "demos.zarr", mode="a")
+    assert buffer.n_episodes == 0
+    buffer.add_episode(episode(0, 4))
+    np.testing.assert_array_equal(buffer.get_episode(0)["state"], episode(0, 4)["state"])
