@@ -173,12 +173,19 @@ class ReplayBuffer:
         keys = self.check_keys(keys if keys is not None else arrays)
         return {key: self._read(arrays[key], key, 0, self.n_steps) for key in keys}
 
+    def short_array(self, key: str, array: zarr.Array, end: int) -> str | None:
+        """The sentence for an array that stops before the committed steps do, else None."""
+        if array.shape[0] >= end:
+            return None
+        return (
+            f"{self.path}: data/{key} has {array.shape[0]} steps but meta/episode_ends ends at "
+            f"{end} (arrays of different lengths)"
+        )
+
     def _read(self, array: zarr.Array, key: str, start: int, stop: int) -> np.ndarray:
-        if array.shape[0] < stop:
-            raise DataError(
-                f"{self.path}: data/{key} has {array.shape[0]} steps but meta/episode_ends "
-                f"ends at {stop}"
-            )
+        problem = self.short_array(key, array, stop)
+        if problem:
+            raise DataError(problem)
         try:
             return np.asarray(array[start:stop])
         except Exception as error:  # a truncated or corrupt chunk, as the codec reports it
@@ -207,17 +214,18 @@ class ReplayBuffer:
                     f"{key} has per-step shape {value.shape[1:]}, "
                     f"the store has {arrays[key].shape[1:]}"
                 )
-        start = self.n_steps
+        ends = self.episode_ends  # one read of the committed ends for the whole append
+        committed = len(ends)
+        start = int(ends[-1]) if committed else 0
         stop = start + length
         for key, value in episode.items():
             array = arrays[key] if key in arrays else self._create_array(key, value)
             array.resize((stop, *array.shape[1:]))
             array[start:stop] = value.astype(array.dtype, copy=False)
         # the commit point: episode_ends grows only after every row is written
-        ends = self.root["meta/episode_ends"]
-        committed = self.n_episodes
-        ends.resize((committed + 1,))
-        ends[committed] = stop
+        ends_array = self.root["meta/episode_ends"]
+        ends_array.resize((committed + 1,))
+        ends_array[committed] = stop
 
     def _create_array(self, key: str, value: np.ndarray) -> zarr.Array:
         step_shape = value.shape[1:]

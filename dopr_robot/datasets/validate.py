@@ -34,11 +34,9 @@ def problems(buffer: ReplayBuffer) -> list[str]:
         found.append(f"{buffer.path} has no arrays under data/")
     end = int(ends[-1]) if len(ends) else 0
     for key, array in sorted(arrays.items()):
-        if array.shape[0] < end:
-            found.append(
-                f"{buffer.path}: data/{key} has {array.shape[0]} steps but meta/episode_ends "
-                f"ends at {end} (arrays of different lengths)"
-            )
+        short = buffer.short_array(key, array, end)
+        if short:
+            found.append(short)
             continue
         try:
             bad = _first_non_finite(array, end)
