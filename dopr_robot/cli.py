@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from . import __version__
-from .commands import data
+from .commands import collect, data
 from .errors import UserError
 
 
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("--out-dim", type=int, default=16, help="output / action size")
     describe.set_defaults(func=_optim_describe)
     data.add_parser(commands)
+    collect.add_parser(commands)
     return parser
 
 

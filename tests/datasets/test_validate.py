@@ -1,6 +1,5 @@
 """Every bad input gets one clear sentence (exit code 2 from the CLI) and nothing is written."""
 
-import hashlib
 import json
 
 import numpy as np
@@ -11,16 +10,7 @@ from dopr_robot.cli import main
 from dopr_robot.datasets import ReplayBuffer, SequenceDataset, problems
 from dopr_robot.errors import DataError
 
-from .helpers import make_store
-
-
-def tree_digest(path):
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
+from .helpers import make_store, tree_digest
 
 
 def run_cli(capsys, *argv):

@@ -1,0 +1,61 @@
+"""`dopr-robot collect`: expert demonstrations for a task family into a zarr store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(commands) -> None:
+    collect = commands.add_parser(
+        "collect", help="run a scripted expert and store its episodes as demonstrations"
+    )
+    collect.add_argument("--env", required=True, help="env id, e.g. dopr_robot/ReachChain-v0")
+    collect.add_argument("--task-horizon", type=int, required=True, help="H of every episode")
+    collect.add_argument("--episodes", type=int, required=True, help="episodes to store")
+    collect.add_argument("--out", type=Path, required=True, help="output zarr store (directory)")
+    collect.add_argument("--image", action="store_true", help="also store 96x96 RGB images")
+    collect.add_argument(
+        "--noise", type=float, default=0.0, help="σ of Gaussian noise on expert actions"
+    )
+    collect.add_argument(
+        "--perturbation", type=float, default=0.0, help="process noise σ in the env"
+    )
+    collect.add_argument("--seed", type=int, default=0, help="attempt k uses env seed S + k")
+    collect.add_argument("--task", help="MetaWorld task name (dopr_robot/MetaWorld-v0 only)")
+    collect.add_argument("--keep-failed", action="store_true", help="store failed episodes too")
+    collect.add_argument("--resume", action="store_true", help="add to an existing store")
+    collect.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    collect.add_argument("--quiet", action="store_true", help="no progress bar")
+    collect.set_defaults(func=_collect)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from ..envs.collect import CollectConfig, collect
+    from ..errors import UserError
+
+    env_kwargs = {}
+    if args.task is not None:
+        if args.env != "dopr_robot/MetaWorld-v0":
+            raise UserError("--task is only for dopr_robot/MetaWorld-v0")
+        env_kwargs["task"] = args.task
+    config = CollectConfig(
+        env_id=args.env,
+        task_horizon=args.task_horizon,
+        episodes=args.episodes,
+        seed=args.seed,
+        noise=args.noise,
+        perturbation=args.perturbation,
+        image=args.image,
+        keep_failed=args.keep_failed,
+        env_kwargs=env_kwargs,
+    )
+    result = collect(
+        config, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
+    )
+    print(
+        f"{result.path}: {result.episodes} episodes stored "
+        f"({result.successes_this_run}/{result.attempts_this_run} attempts succeeded this run, "
+        f"{result.attempts} attempts in all)"
+    )
+    return 0

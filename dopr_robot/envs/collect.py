@@ -1,0 +1,240 @@
+"""Demonstrations from the scripted experts, written episode by episode into a `ReplayBuffer`.
+
+Seeds: attempt k (counting from 0, failed attempts included) resets the env with `seed + k` and
+seeds the expert's action noise with `SeedSequence([seed, k])`, so a store is a pure function of
+its settings, and a resumed collection produces what an uninterrupted one would have.
+
+Each committed episode is durable on its own (the store advances `meta/episode_ends` last). The
+attributes `attempts` and `episode_seeds` are updated after each episode; if a kill lands between
+the episode's commit and that update, `--resume` sees one more episode than recorded seeds and
+recovers the record from the attempt counter (attempts run one at a time, in order).
+
+Store keys: `state` float32 [T, D], `action` float32 [T, A], and with images `image` uint8
+[T, 96, 96, 3]. Row t holds the observation the expert saw and the action it took; the final
+observation of an episode is not stored. Provenance (env id, horizon, perturbation, expert,
+noise, seed, settings) is in the root attributes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..datasets import ReplayBuffer
+from ..errors import DataError, UserError
+from .registry import check_env_id, expert_for, make
+
+#: stop when fewer than this share of attempts succeed (after MIN_ATTEMPTS_FOR_RATE attempts)
+MIN_SUCCESS_RATE = 0.5
+MIN_ATTEMPTS_FOR_RATE = 20
+
+
+@dataclass
+class CollectConfig:
+    """What to collect; every field is recorded in the store's attributes."""
+
+    env_id: str
+    """a registered id, e.g. dopr_robot/ReachChain-v0"""
+    task_horizon: int
+    """H: sub-goals (chains) or steps to survive (balance) per episode"""
+    episodes: int
+    """episodes to store (successful ones, unless keep_failed)"""
+    seed: int = 0
+    """attempt k resets the env with seed + k"""
+    noise: float = 0.0
+    """σ of Gaussian noise on the expert's actions (the expert corrects it)"""
+    perturbation: float = 0.0
+    """process noise σ in the env (units per family)"""
+    image: bool = False
+    """also store 96x96 RGB observations under `image`"""
+    keep_failed: bool = False
+    """store every attempt, failed ones included"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """further make kwargs, e.g. {"task": "reach-v3"} for MetaWorld"""
+
+    def check(self) -> None:
+        check_env_id(self.env_id)
+        if self.episodes < 1:
+            raise UserError(f"--episodes must be at least 1, got {self.episodes}")
+        if self.task_horizon < 1:
+            raise UserError(f"--task-horizon must be at least 1, got {self.task_horizon}")
+        if not np.isfinite(self.noise) or self.noise < 0:
+            raise UserError(f"--noise must be a number >= 0, got {self.noise}")
+        if not np.isfinite(self.perturbation) or self.perturbation < 0:
+            raise UserError(f"--perturbation must be a number >= 0, got {self.perturbation}")
+
+    def attrs(self) -> dict[str, Any]:
+        return {"collect": asdict(self), "env_id": self.env_id, "task_horizon": self.task_horizon}
+
+
+@dataclass
+class CollectResult:
+    path: Path
+    episodes: int
+    attempts: int
+    successes_this_run: int
+    attempts_this_run: int
+
+
+def run_episode(env, expert, env_seed: int, expert_seed: int) -> tuple[dict, bool]:
+    """One expert episode: the per-step arrays and whether it succeeded."""
+    observation, info = env.reset(seed=env_seed)
+    expert.reset(seed=expert_seed)
+    rows: dict[str, list] = {key: [] for key in observation}
+    rows["action"] = []
+    while True:
+        action = expert.act(observation)
+        for key, value in observation.items():
+            rows[key].append(value)
+        rows["action"].append(action)
+        observation, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    episode = {key: np.stack(values) for key, values in rows.items()}
+    return episode, bool(info["success"])
+
+
+def expert_seed(seed: int, attempt: int) -> int:
+    return int(np.random.SeedSequence([seed, attempt]).generate_state(1)[0])
+
+
+def collect(
+    config: CollectConfig,
+    out: str | os.PathLike,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> CollectResult:
+    """Collect `config.episodes` demonstrations into the store at `out`; see the module docs."""
+    config.check()
+    out = Path(out)
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
+    if resume:
+        if not out.exists():
+            raise DataError(f"{out} does not exist; there is nothing to resume")
+        buffer = ReplayBuffer.open(out, mode="a")
+        _check_same_settings(buffer, config)
+        return _fill(buffer, config, progress)
+    if out.exists() and not overwrite:
+        raise DataError(
+            f"{out} already exists; pass --resume to add to it or --overwrite to replace it"
+        )
+    if not out.exists():
+        buffer = ReplayBuffer.create(out, attrs={**config.attrs(), "attempts": 0})
+        return _fill(buffer, config, progress)
+    # --overwrite: build beside the old store and swap only once the new one is complete
+    work = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        buffer = ReplayBuffer.create(work, attrs={**config.attrs(), "attempts": 0})
+        result = _fill(buffer, config, progress)
+        if out.is_dir():
+            shutil.rmtree(out)
+        else:
+            out.unlink()
+        os.replace(work, out)
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
+    result.path = out
+    return result
+
+
+def _check_same_settings(buffer: ReplayBuffer, config: CollectConfig) -> None:
+    recorded = buffer.attrs.get("collect")
+    if not isinstance(recorded, dict):
+        raise DataError(f"{buffer.path} was not written by `dopr-robot collect`; cannot resume it")
+    wanted = asdict(config)
+    for key, value in wanted.items():
+        if key == "episodes":
+            continue  # asking for more (or the same) episodes is what resuming is for
+        if recorded.get(key) != value:
+            raise DataError(
+                f"{buffer.path} was collected with {key}={recorded.get(key)!r}, not {value!r}; "
+                "resume with the same settings or collect into a new store"
+            )
+
+
+def _fill(buffer: ReplayBuffer, config: CollectConfig, progress: bool) -> CollectResult:
+    attrs = buffer.attrs
+    attempts = int(attrs.get("attempts", 0))
+    seeds = list(attrs.get("episode_seeds", []))
+    outcomes = list(attrs.get("episode_success", []))
+    if buffer.n_episodes == len(seeds) + 1:  # killed between an episode's commit and its record
+        seeds.append(config.seed + attempts)
+        outcomes.append(True if not config.keep_failed else None)
+        attempts += 1
+        buffer.update_attrs(attempts=attempts, episode_seeds=seeds, episode_success=outcomes)
+    elif buffer.n_episodes != len(seeds):
+        raise DataError(
+            f"{buffer.path} holds {buffer.n_episodes} episodes but records "
+            f"{len(seeds)} seeds; it was changed outside `dopr-robot collect`"
+        )
+    env = make(
+        config.env_id,
+        task_horizon=config.task_horizon,
+        perturbation=config.perturbation,
+        image=config.image,
+        **config.env_kwargs,
+    )
+    expert = expert_for(config.env_id, noise=config.noise, **config.env_kwargs)
+    bar = ProgressBar(progress, config.episodes, buffer.n_episodes)
+    run_attempts = run_successes = 0
+    try:
+        while buffer.n_episodes < config.episodes:
+            episode, success = run_episode(
+                env, expert, config.seed + attempts, expert_seed(config.seed, attempts)
+            )
+            run_attempts += 1
+            run_successes += success
+            if success or config.keep_failed:
+                buffer.add_episode(episode)
+                seeds.append(config.seed + attempts)
+                outcomes.append(success)
+                bar(1, run_successes, run_attempts)
+            else:
+                bar(0, run_successes, run_attempts)
+            attempts += 1
+            buffer.update_attrs(attempts=attempts, episode_seeds=seeds, episode_success=outcomes)
+            if (
+                not config.keep_failed
+                and run_attempts >= MIN_ATTEMPTS_FOR_RATE
+                and run_successes < MIN_SUCCESS_RATE * run_attempts
+            ):
+                raise DataError(
+                    f"the expert succeeded in only {run_successes} of {run_attempts} attempts "
+                    f"on {config.env_id} at task_horizon={config.task_horizon}, "
+                    f"perturbation={config.perturbation}, noise={config.noise}; lower the noise "
+                    f"or perturbation, or pass --keep-failed ({buffer.n_episodes} episodes kept)"
+                )
+    finally:
+        bar.close()
+        env.close()
+    return CollectResult(buffer.path, buffer.n_episodes, attempts, run_successes, run_attempts)
+
+
+class ProgressBar:
+    """tqdm over stored episodes, with the success rate of this run's attempts."""
+
+    def __init__(self, enabled: bool, total: int, done: int):
+        self._bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, initial=done, unit="episode", desc="collect")
+
+    def __call__(self, stored: int, successes: int, attempts: int) -> None:
+        if self._bar is not None:
+            self._bar.update(stored)
+            self._bar.set_postfix(success=f"{successes}/{attempts}")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

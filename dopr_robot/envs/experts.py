@@ -1,0 +1,51 @@
+"""What every scripted expert shares: a seeded action-noise source and clipping to the bounds.
+
+An expert maps one observation dict to one action in [-1, 1]^A using only what the observation
+holds (`state`), so it can stand in for a policy in the evaluator. `noise` adds N(0, noise²) to
+every action dimension before clipping, for diverse demonstrations; the expert is closed-loop, so
+it still succeeds and the demonstrations show it correcting its own mistakes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Expert:
+    """Base class: subclasses implement `clean_action(state) -> action in [-1, 1]^A`."""
+
+    name = "expert"
+
+    def __init__(self, noise: float = 0.0, seed: int | None = None):
+        if not np.isfinite(noise) or noise < 0:
+            raise ValueError(f"expert noise must be a finite number >= 0, got {noise!r}")
+        self.noise = float(noise)
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Start an episode; a seed makes the action noise of that episode reproducible."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+
+    def clean_action(self, state: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        return self.act(observation)
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        action = np.asarray(self.clean_action(np.asarray(observation["state"], np.float64)))
+        if self.noise > 0:
+            action = action + self.rng.normal(0.0, self.noise, size=action.shape)
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+def scale_into_box(action: np.ndarray) -> np.ndarray:
+    """Shrink a vector uniformly until every entry is in [-1, 1]: keeps the direction of motion."""
+    largest = float(np.max(np.abs(action))) if action.size else 0.0
+    return action / largest if largest > 1.0 else action
+
+
+def limit_norm(vector: np.ndarray, limit: float) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector * (limit / norm) if norm > limit else vector

@@ -1,0 +1,107 @@
+"""What every task family shares: the H and perturbation settings, reset options, the
+observation dict, the fixed-camera frames and the `info` keys.
+
+`TaskEnv` is the common base of the chain tasks and of balance. A family sets `self.data` (its
+MjData) and calls `setup_cameras` once its model exists; it reports progress in
+`self.subgoals_done`, and success is `subgoals_done >= task_horizon` everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from .rendering import FrameRenderer, fixed_camera
+
+#: keys `reset(options=...)` accepts, so an evaluator can sweep them without remaking the env
+RESET_OPTIONS = ("task_horizon", "perturbation")
+
+
+def check_task_settings(task_horizon: int, perturbation: float) -> None:
+    """One sentence for a task horizon or perturbation level that makes no sense."""
+    if isinstance(task_horizon, bool) or not isinstance(task_horizon, int | np.integer):
+        raise ValueError(f"task_horizon must be a positive integer, got {task_horizon!r}")
+    if task_horizon < 1:
+        raise ValueError(f"task_horizon must be a positive integer, got {task_horizon}")
+    if not np.isfinite(perturbation) or perturbation < 0:
+        raise ValueError(f"perturbation must be a finite number >= 0, got {perturbation!r}")
+
+
+def observation_space(state_dim: int, image_size: int | None) -> spaces.Dict:
+    """`state`: float32 [state_dim]; `image` (when asked for): uint8 [size, size, 3], HWC."""
+    entries: dict[str, spaces.Space] = {
+        "state": spaces.Box(-np.inf, np.inf, shape=(state_dim,), dtype=np.float32)
+    }
+    if image_size is not None:
+        entries["image"] = spaces.Box(0, 255, shape=(image_size, image_size, 3), dtype=np.uint8)
+    return spaces.Dict(entries)
+
+
+class TaskEnv(gym.Env):
+    """Settings, observation dict, frames and info shared by every family."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    data: mujoco.MjData
+
+    def __init__(self, task_horizon: int, perturbation: float, render_mode: str | None):
+        check_task_settings(task_horizon, perturbation)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.task_horizon = int(task_horizon)
+        self.perturbation = float(perturbation)
+        self.render_mode = render_mode
+        self.subgoals_done = 0
+        self._image: FrameRenderer | None = None
+        self._video: FrameRenderer | None = None
+
+    def setup_cameras(
+        self,
+        model: mujoco.MjModel,
+        state_dim: int,
+        camera: tuple,
+        image: bool,
+        image_size: int,
+        render_size: int,
+    ) -> None:
+        """The observation space, and renderers for `image` observations and `render()`, both
+        from one fixed camera (lookat, distance, azimuth, elevation): the video shows what the
+        policy saw, larger."""
+        self.observation_space = observation_space(state_dim, image_size if image else None)
+        view = fixed_camera(*camera)
+        self._image = FrameRenderer(model, image_size, view) if image else None
+        self._video = FrameRenderer(model, render_size, view) if self.render_mode else None
+
+    def apply_reset_options(self, options: dict[str, Any] | None) -> None:
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(RESET_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {unknown}; known: {list(RESET_OPTIONS)}")
+        task_horizon = int(options.get("task_horizon", self.task_horizon))
+        perturbation = float(options.get("perturbation", self.perturbation))
+        check_task_settings(task_horizon, perturbation)
+        self.task_horizon, self.perturbation = task_horizon, perturbation
+
+    def observation(self, state: np.ndarray) -> dict[str, np.ndarray]:
+        observation = {"state": np.asarray(state, dtype=np.float32)}
+        if self._image is not None:
+            observation["image"] = self._image.render(self.data)
+        return observation
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "success": self.subgoals_done >= self.task_horizon,
+            "subgoals_done": self.subgoals_done,
+            "task_horizon": self.task_horizon,
+        }
+
+    def render(self):
+        return None if self._video is None else self._video.render(self.data)
+
+    def close(self):
+        for renderer in (self._image, self._video):
+            if renderer is not None:
+                renderer.close()

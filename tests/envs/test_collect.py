@@ -1,0 +1,166 @@
+"""`dopr-robot collect`: demonstrations into zarr, provenance, resume, overwrite, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dopr_robot.cli import main
+from dopr_robot.datasets import ReplayBuffer, SequenceDataset
+from dopr_robot.envs import collect as collect_module
+from dopr_robot.envs.collect import CollectConfig, collect
+from dopr_robot.errors import DataError, UserError
+
+from ..datasets.helpers import tree_digest
+
+REACH = "dopr_robot/ReachChain-v0"
+
+
+def config(**overrides) -> CollectConfig:
+    settings = dict(env_id=REACH, task_horizon=2, episodes=3, seed=5, noise=0.1)
+    return CollectConfig(**{**settings, **overrides})
+
+
+def test_collect_then_data_info_round_trip(tmp_path, capsys):
+    out = tmp_path / "demos.zarr"
+    argv = ["collect", "--env", REACH, "--task-horizon", "2", "--episodes", "3", "--out", str(out)]
+    assert main([*argv, "--image", "--noise", "0.1", "--seed", "5", "--quiet"]) == 0
+    assert "3 episodes stored" in capsys.readouterr().out
+    assert main(["data", "info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "episodes: 3" in info and "image" in info and "(96, 96, 3)" in info
+    assert "env_id: dopr_robot/ReachChain-v0" in info
+    buffer = ReplayBuffer.open(out)
+    assert buffer.keys["state"] == ((15,), np.dtype("float32"))
+    assert buffer.keys["action"] == ((3,), np.dtype("float32"))
+    assert buffer.attrs["collect"]["noise"] == 0.1 and buffer.attrs["episode_seeds"] == [5, 6, 7]
+    dataset = SequenceDataset(out, obs_keys=["state", "image"])
+    assert dataset[0]["obs"]["image"].dtype == torch.uint8
+
+
+def test_stored_episodes_replay_to_success(tmp_path):
+    """The stored actions, replayed from the recorded seed, succeed: rows line up with steps."""
+    import dopr_robot.envs as envs
+
+    out = tmp_path / "demos.zarr"
+    collect(config(), out, progress=False)
+    buffer = ReplayBuffer.open(out)
+    env = envs.make(REACH, task_horizon=2)
+    for index, seed in enumerate(buffer.attrs["episode_seeds"]):
+        episode = buffer.get_episode(index)
+        observation, _ = env.reset(seed=seed)
+        for state, action in zip(episode["state"], episode["action"], strict=True):
+            np.testing.assert_array_equal(observation["state"], state)
+            observation, _, terminated, truncated, info = env.step(action)
+        assert terminated and info["success"]
+    env.close()
+
+
+def test_resume_equals_an_uninterrupted_collection(tmp_path):
+    whole, parts = tmp_path / "whole.zarr", tmp_path / "parts.zarr"
+    collect(config(episodes=4), whole, progress=False)
+    collect(config(episodes=2), parts, progress=False)
+    collect(config(episodes=4), parts, resume=True, progress=False)
+    a, b = ReplayBuffer.open(whole), ReplayBuffer.open(parts)
+    np.testing.assert_array_equal(a.episode_ends, b.episode_ends)
+    for key in ("state", "action"):
+        np.testing.assert_array_equal(a.load([key])[key], b.load([key])[key])
+    assert a.attrs["episode_seeds"] == b.attrs["episode_seeds"]
+
+
+def test_resume_recovers_an_episode_committed_but_not_recorded(tmp_path, monkeypatch):
+    out = tmp_path / "demos.zarr"
+    real_update = ReplayBuffer.update_attrs
+    calls = {"n": 0}
+
+    def killed_after_second_commit(self, **attrs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # as if killed between add_episode and the record
+        real_update(self, **attrs)
+
+    monkeypatch.setattr(ReplayBuffer, "update_attrs", killed_after_second_commit)
+    with pytest.raises(KeyboardInterrupt):
+        collect(config(episodes=3), out, progress=False)
+    monkeypatch.setattr(ReplayBuffer, "update_attrs", real_update)
+    buffer = ReplayBuffer.open(out)
+    assert buffer.n_episodes == 2 and buffer.attrs["episode_seeds"] == [5]
+    collect(config(episodes=3), out, resume=True, progress=False)
+    resumed = ReplayBuffer.open(out)
+    whole = tmp_path / "whole.zarr"
+    collect(config(episodes=3), whole, progress=False)
+    assert (
+        resumed.attrs["episode_seeds"]
+        == [5, 6, 7]
+        == ReplayBuffer.open(whole).attrs["episode_seeds"]
+    )
+    np.testing.assert_array_equal(
+        resumed.load(["action"])["action"], ReplayBuffer.open(whole).load(["action"])["action"]
+    )
+
+
+def test_existing_store_needs_resume_or_overwrite_and_is_untouched(tmp_path):
+    out = tmp_path / "demos.zarr"
+    collect(config(), out, progress=False)
+    before = tree_digest(out)
+    with pytest.raises(DataError, match="already exists; pass --resume .* or --overwrite"):
+        collect(config(), out, progress=False)
+    with pytest.raises(DataError, match="collected with noise=0.1, not 0.5"):
+        collect(config(noise=0.5), out, resume=True, progress=False)
+    with pytest.raises(UserError, match="exclude each other"):
+        collect(config(), out, resume=True, overwrite=True, progress=False)
+    assert tree_digest(out) == before
+
+
+def test_overwrite_replaces_only_when_the_new_store_is_complete(tmp_path, monkeypatch):
+    out = tmp_path / "demos.zarr"
+    collect(config(), out, progress=False)
+    before = tree_digest(out)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(collect_module, "run_episode", broken)
+    with pytest.raises(RuntimeError):
+        collect(config(seed=9), out, overwrite=True, progress=False)
+    assert tree_digest(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demos.zarr"]
+    monkeypatch.undo()
+    collect(config(seed=9), out, overwrite=True, progress=False)
+    assert ReplayBuffer.open(out).attrs["episode_seeds"] == [9, 10, 11]
+
+
+def test_keep_failed_stores_failures_and_a_weak_expert_stops_with_a_sentence(tmp_path):
+    hard = dict(env_id="dopr_robot/PushChain-v0", task_horizon=2, perturbation=3.0, noise=0.0)
+    kept = tmp_path / "all.zarr"
+    collect(config(**hard, episodes=4, keep_failed=True), kept, progress=False)
+    attrs = ReplayBuffer.open(kept).attrs
+    assert attrs["attempts"] == 4 and False in attrs["episode_success"]
+    with pytest.raises(DataError, match=r"expert succeeded in only \d+ of 20 attempts"):
+        collect(config(**hard, episodes=30), tmp_path / "few.zarr", progress=False)
+
+
+def test_bad_arguments_are_one_sentence_and_exit_2(tmp_path):
+    cases = [
+        (["--env", "dopr_robot/Nope-v0"], "unknown env id 'dopr_robot/Nope-v0'"),
+        (["--env", REACH, "--episodes", "0"], "--episodes must be at least 1"),
+        (["--env", REACH, "--noise", "-1"], "--noise must be a number >= 0"),
+        (["--env", REACH, "--task", "reach-v3"], "--task is only for dopr_robot/MetaWorld-v0"),
+    ]
+    for extra, message in cases:
+        argv = ["--task-horizon", "2", "--episodes", "2", "--out", str(tmp_path / "x.zarr")]
+        result = subprocess.run(
+            [sys.executable, "-m", "dopr_robot.cli", "collect", *argv, *extra],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [f"dopr-robot: error: {message}"] or (
+            message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        )
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.zarr").exists()

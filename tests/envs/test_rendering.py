@@ -1,0 +1,37 @@
+"""Headless rendering: EGL by default, and no crash when torch pulls in Triton after a frame."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import dopr_robot.envs as envs
+env = envs.make("dopr_robot/ReachChain-v0", image=True)
+observation, _ = env.reset(seed=0)
+assert observation["image"].std() > 5
+env.close()
+import triton.runtime  # what DDP / torch.compile import; segfaulted after Mesa before the fix
+print("ok")
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
+def test_importing_triton_after_a_rendered_frame_does_not_crash():
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
+
+
+def test_egl_is_the_default_and_a_users_choice_is_kept():
+    check = "import os, dopr_robot.envs; print(os.environ['MUJOCO_GL'])"
+    base = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    for env, expected in [(base, "egl"), ({**base, "MUJOCO_GL": "glfw"}, "glfw")]:
+        result = subprocess.run(
+            [sys.executable, "-c", check], capture_output=True, text=True, env=env
+        )
+        assert result.stdout.strip() == expected, result.stderr[-2000:]
