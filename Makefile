@@ -8,10 +8,11 @@ PY     := $(VENV)/bin/python
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# metaworld is an optional extra for users; development installs it so its tests run
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,metaworld]"
 	touch $@
 
 # Until the study (issue 7) lands, the closest real end-to-end job: DoPr and its baselines on the
@@ -29,3 +30,4 @@ lint: venv
 bench: venv
 	$(PY) bench/optim_overhead.py
 	$(PY) bench/data_throughput.py
+	$(PY) bench/env_speed.py

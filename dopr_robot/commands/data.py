@@ -73,8 +73,19 @@ def _info(args: argparse.Namespace) -> int:
     if buffer.attrs:
         print("provenance:")
         for key, value in buffer.attrs.items():
-            print(f"  {key}: {json.dumps(value) if not isinstance(value, str) else value}")
+            print(f"  {key}: {_short(value)}")
     return 0
+
+
+def _short(value, items: int = 8) -> str:
+    """An attribute on one line; a long list (e.g. one seed per episode) shows its ends."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and len(value) > 2 * items:
+        head = json.dumps(value[:items])[:-1]
+        tail = json.dumps(value[-items:])[1:]
+        return f"{head}, ... {tail}  ({len(value)} items)"
+    return json.dumps(value)
 
 
 def _validate(args: argparse.Namespace) -> int:

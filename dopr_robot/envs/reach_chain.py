@@ -9,8 +9,9 @@ before. Control at 20 Hz, 100 steps of budget per target.
 State (15): cos q (3), sin q (3), joint velocities (3), fingertip xy, target xy, target − tip.
 Process noise pushes on the three joints (N·m).
 
-Expert: resolved-rate control, the fingertip moving toward the target at up to 0.4 m/s through
-a damped least-squares inverse of the arm's Jacobian.
+Expert: resolved-rate control. The fingertip moves toward the target at up to 0.4 m/s along a
+path that is straight in polar coordinates around the base (so it bends around the base rather
+than crossing it), through a damped least-squares inverse of the arm's Jacobian.
 """
 
 from __future__ import annotations
@@ -129,7 +130,16 @@ class ReachChainExpert(Expert):
 
     def clean_action(self, state):
         q = np.arctan2(state[3:6], state[0:3])
-        error = state[13:15]
+        tip, target = state[9:11], state[11:13]
+        # error in polar coordinates around the base: the path curves around the base instead
+        # of cutting across it, where the folded arm's Jacobian is nearly singular
+        radius, target_radius = np.linalg.norm(tip), np.linalg.norm(target)
+        angle_error = np.arctan2(
+            tip[0] * target[1] - tip[1] * target[0], tip[0] * target[0] + tip[1] * target[1]
+        )
+        radial = tip / max(radius, 1e-9)
+        tangential = np.array([-radial[1], radial[0]])
+        error = (target_radius - radius) * radial + radius * angle_error * tangential
         velocity = limit_norm(self.gain * error, self.max_speed)
         J = jacobian(q)
         joint_velocity = J.T @ np.linalg.solve(J @ J.T + self.damping**2 * np.eye(2), velocity)

@@ -34,6 +34,8 @@ PERTURBATION_LEVELS = {
     "dopr_robot/ReachChain-v0": 1.0,  # N·m on each joint
     "dopr_robot/PushChain-v0": 0.5,  # N on each slide joint of pusher and puck
     "dopr_robot/Balance-v0": 0.4,  # N·m on each hinge
+    # N on the gripper; weak, the arm is mocap-driven: reach/push/pick-place 20/20 at H = 300
+    "dopr_robot/MetaWorld-v0": 10.0,
 }
 
 

@@ -164,3 +164,13 @@ def test_bad_arguments_are_one_sentence_and_exit_2(tmp_path):
         )
         assert "Traceback" not in result.stderr
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_data_info_shortens_per_episode_lists(tmp_path, capsys):
+    out = tmp_path / "demos.zarr"
+    collect(
+        config(env_id="dopr_robot/Balance-v0", task_horizon=3, episodes=20), out, progress=False
+    )
+    assert main(["data", "info", str(out)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "episode_seeds" in x)
+    assert line.endswith("(20 items)") and "..." in line and "5, 6," in line and "24]" in line
