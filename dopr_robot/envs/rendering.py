@@ -75,7 +75,16 @@ class FrameRenderer:
         if self._renderer is None:
             load_triton_before_mesa()
             make_fast(self.model, self.size)
-            self._renderer = mujoco.Renderer(self.model, self.size, self.size)
+            try:
+                self._renderer = mujoco.Renderer(self.model, self.size, self.size)
+            except mujoco.FatalError as error:
+                raise RuntimeError(
+                    f"MuJoCo could not render ({error}); with no display, MUJOCO_GL must be "
+                    "'egl' before mujoco is first imported (import dopr_robot.envs before "
+                    f"mujoco, or set it in the shell); it is {os.environ.get('MUJOCO_GL')!r}"
+                ) from None
+            # reflections cost ~1.6x on MetaWorld's table and nothing visible at policy size
+            self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         self._renderer.update_scene(data, camera=self.camera)
         return self._renderer.render()
 

@@ -35,3 +35,19 @@ def test_egl_is_the_default_and_a_users_choice_is_kept():
             [sys.executable, "-c", check], capture_output=True, text=True, env=env
         )
         assert result.stdout.strip() == expected, result.stderr[-2000:]
+
+
+@pytest.mark.skipif("DISPLAY" in os.environ, reason="with a display, GLFW works")
+def test_mujoco_imported_first_without_egl_gives_a_clear_error():
+    script = (
+        "import mujoco, dopr_robot.envs as envs\n"
+        "env = envs.make('dopr_robot/ReachChain-v0', image=True)\n"
+        "try:\n    env.reset(seed=0)\nexcept RuntimeError as error:\n    print(error)\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM")}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=base
+    )
+    assert "MUJOCO_GL must be 'egl' before mujoco is first imported" in result.stdout, (
+        result.stdout + result.stderr[-2000:]
+    )
