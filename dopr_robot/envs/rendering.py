@@ -22,6 +22,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import importlib  # noqa: E402
 import importlib.util  # noqa: E402
+import weakref  # noqa: E402
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
@@ -61,7 +62,8 @@ class FrameRenderer:
     """Square RGB frames of one model from one fixed camera; made on first use, closed explicitly.
 
     An EGL context left for the interpreter's exit raises a noisy error from its destructor, so
-    envs call `close()` from their own `close()`.
+    envs call `close()` from their own `close()`, and a renderer nobody closed is closed by a
+    `weakref.finalize` hook, which runs at exit while EGL is still loaded.
     """
 
     def __init__(self, model: mujoco.MjModel, size: int, camera: mujoco.MjvCamera):
@@ -69,6 +71,7 @@ class FrameRenderer:
         self.size = int(size)
         self.camera = camera
         self._renderer: mujoco.Renderer | None = None
+        self._finalizer: weakref.finalize | None = None
 
     def render(self, data: mujoco.MjData) -> np.ndarray:
         """[size, size, 3] uint8 of the current state of `data`."""
@@ -83,12 +86,13 @@ class FrameRenderer:
                     "'egl' before mujoco is first imported (import dopr_robot.envs before "
                     f"mujoco, or set it in the shell); it is {os.environ.get('MUJOCO_GL')!r}"
                 ) from None
+            self._finalizer = weakref.finalize(self, self._renderer.close)
             # reflections cost ~1.6x on MetaWorld's table and nothing visible at policy size
             self._renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         self._renderer.update_scene(data, camera=self.camera)
         return self._renderer.render()
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        if self._finalizer is not None:
+            self._finalizer()  # closes the renderer, once
+        self._renderer = self._finalizer = None

@@ -51,3 +51,13 @@ def test_mujoco_imported_first_without_egl_gives_a_clear_error():
     assert "MUJOCO_GL must be 'egl' before mujoco is first imported" in result.stdout, (
         result.stdout + result.stderr[-2000:]
     )
+
+
+def test_an_env_nobody_closed_exits_quietly():
+    script = (
+        "import dopr_robot.envs as envs\n"
+        "env = envs.make('dopr_robot/PushChain-v0', image=True, render_mode='rgb_array')\n"
+        "env.reset(seed=0); env.render()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0 and "Error" not in result.stderr, result.stderr[-2000:]
