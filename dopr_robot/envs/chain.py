@@ -74,7 +74,7 @@ class ChainTaskEnv(TaskEnv):
         raise NotImplementedError
 
     def state(self) -> np.ndarray:
-        """The low-dimensional observation, float32 [state_dim]."""
+        """The low-dimensional observation [state_dim] (returned as float32)."""
         raise NotImplementedError
 
     def goal_reached(self) -> bool:
