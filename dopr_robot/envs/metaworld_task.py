@@ -19,6 +19,7 @@ Expert: MetaWorld's scripted policy for the task (`metaworld.policies.ENV_POLICY
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -122,7 +123,9 @@ class MetaWorldExpert(Expert):
         self.name = f"metaworld_{type(self.policy).__name__}"
 
     def clean_action(self, state):
-        return self.policy.get_action(np.asarray(state, dtype=np.float64))
+        with warnings.catch_warnings():  # MetaWorld warns about its own gains on every call
+            warnings.filterwarnings("ignore", message=".*Constant.* may be too high")
+            return self.policy.get_action(np.asarray(state, dtype=np.float64))
 
 
 def _metaworld_policies():
