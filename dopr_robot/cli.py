@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from . import __version__
-from .commands import collect, data
+from .commands import collect, data, train
 from .errors import UserError
 
 
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe.set_defaults(func=_optim_describe)
     data.add_parser(commands)
     collect.add_parser(commands)
+    train.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,118 @@
+"""Checkpoints: a directory per step, written whole or not at all, loaded without unpickling.
+
+    <run>/checkpoints/step_0001000/
+        model.safetensors      live weights (normaliser included)
+        ema.safetensors        EMA weights (when EMA is on)
+        optimizer.pt           optimizer + LR schedule state; loaded with weights_only=True
+        config.json            policy config, train config, data shapes, versions
+        trainer_state.json     step, last losses
+
+The directory is written under a temporary name and renamed when complete, so a crash never
+leaves a half checkpoint, and `latest_checkpoint` only ever sees finished ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from ..errors import UserError
+from ..policies import Policy, PolicyConfig, ShapeMeta, build_policy
+
+STEP_DIR = re.compile(r"^step_(\d{7,})$")
+
+
+def checkpoint_dir(run: Path, step: int) -> Path:
+    return Path(run) / "checkpoints" / f"step_{step:07d}"
+
+
+def save_checkpoint(
+    run: Path,
+    step: int,
+    policy: Policy,
+    ema: torch.nn.Module | None,
+    optimizer_state: dict[str, Any],
+    config: dict[str, Any],
+    trainer_state: dict[str, Any],
+) -> Path:
+    target = checkpoint_dir(run, step)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+    work.mkdir()
+    try:
+        save_model(policy, str(work / "model.safetensors"))
+        if ema is not None:
+            save_model(ema, str(work / "ema.safetensors"))
+        torch.save(optimizer_state, work / "optimizer.pt")
+        (work / "config.json").write_text(json.dumps(config, indent=2))
+        (work / "trainer_state.json").write_text(json.dumps({"step": step, **trainer_state}))
+        if target.exists():  # rewriting the same step (a resumed run reaching it again)
+            shutil.rmtree(target)
+        os.replace(work, target)
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
+    return target
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    folder = Path(run) / "checkpoints"
+    if not folder.is_dir():
+        return None
+    steps = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STEP_DIR.match(p.name))]
+    return max(steps)[1] if steps else None
+
+
+def read_config(checkpoint: Path) -> dict[str, Any]:
+    path = Path(checkpoint) / "config.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{checkpoint} is not a checkpoint (no config.json)") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON ({error})") from None
+
+
+def load_optimizer_state(checkpoint: Path) -> dict[str, Any]:
+    """The optimizer/scheduler state; `weights_only=True` refuses anything but tensors and
+    plain containers, so a tampered file cannot run code."""
+    path = Path(checkpoint) / "optimizer.pt"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{checkpoint} has no optimizer.pt") from None
+    except Exception as error:  # the unpickler's refusal of a global, or a corrupt file
+        raise UserError(
+            f"{path} was refused: it holds something other than tensors and plain data "
+            f"({type(error).__name__}); nothing from it was executed"
+        ) from None
+
+
+def load_policy(checkpoint: str | Path, ema: bool = True, device: str = "cpu") -> Policy:
+    """The policy a checkpoint holds (EMA weights when present and asked for), in eval mode.
+    `checkpoint` may be a run directory (its latest checkpoint is used)."""
+    checkpoint = Path(checkpoint)
+    if not checkpoint.exists():
+        raise UserError(f"{checkpoint} does not exist")
+    if not (checkpoint / "config.json").exists():
+        latest = latest_checkpoint(checkpoint)
+        if latest is None:
+            raise UserError(f"{checkpoint} holds no checkpoint")
+        checkpoint = latest
+    config = read_config(checkpoint)
+    policy = build_policy(
+        PolicyConfig.from_dict(config["policy"]), ShapeMeta.from_dict(config["shape_meta"])
+    )
+    weights = checkpoint / ("ema.safetensors" if ema else "model.safetensors")
+    if not weights.exists():
+        weights = checkpoint / "model.safetensors"
+    load_model(policy, str(weights), device="cpu")
+    return policy.to(device).eval()

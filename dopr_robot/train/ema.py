@@ -1,0 +1,30 @@
+"""Exponential moving average of a policy's weights (diffusion_policy's practice).
+
+After optimizer step t (counting from 0): decay_t = min(decay, (1 + t) / (10 + t)), and for every
+parameter ema ← decay_t · ema + (1 − decay_t) · live. The warm-up keeps early averages from
+dragging the random initialisation along. Buffers (the normaliser) are copied, not averaged.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+class EMA:
+    def __init__(self, model: nn.Module, decay: float):
+        self.decay = float(decay)
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    def decay_at(self, step: int) -> float:
+        return min(self.decay, (1 + step) / (10 + step))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, step: int) -> None:
+        decay = self.decay_at(step)
+        for average, live in zip(self.model.parameters(), model.parameters(), strict=True):
+            average.lerp_(live.detach(), 1.0 - decay)
+        for average, live in zip(self.model.buffers(), model.buffers(), strict=True):
+            average.copy_(live)

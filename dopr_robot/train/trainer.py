@@ -1,0 +1,415 @@
+"""The training loop: behaviour cloning of a policy on a zarr store with any optimizer.
+
+Determinism and resume. Batch b of step t is a function of (seed, t) only: the windows come
+from a seeded permutation per epoch, the diffusion/flow noise from `StepNoise(seed, t)`, and
+image crops from torch's generator reseeded per step. The optimizer, LR schedule and EMA are
+restored from the checkpoint. So a run resumed from step k on CPU continues bitwise as if it had
+never stopped (tested), and under DDP every rank takes its rows of the same global batch.
+
+Distributed. Under `torchrun` (WORLD_SIZE > 1) the policy is wrapped in DistributedDataParallel
+(gloo on CPU, nccl on CUDA); DoPr averages its activation statistics across ranks itself. Rank 0
+validates, logs and writes checkpoints.
+
+A non-finite loss stops the run with one sentence; the last checkpoint written before it is
+kept, and nothing is written after it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from diffusers.optimization import get_cosine_schedule_with_warmup
+
+from .. import __version__
+from ..datasets import ReplayBuffer, SequenceDataset, split_episodes
+from ..errors import UserError
+from ..optim import build_optimizer
+from ..policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
+from .checkpoint import (
+    latest_checkpoint,
+    load_optimizer_state,
+    read_config,
+    save_checkpoint,
+)
+from .config import TrainConfig
+from .ema import EMA
+
+VAL_SEED_OFFSET = 10_000_019  # validation noise: fixed, and never a training step's
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    run: Path
+    steps: int
+    final_loss: float
+    val_loss: float | None
+    val_loss_ema: float | None
+    checkpoint: Path
+
+
+@dataclass
+class Rank:
+    index: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.index == 0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for, but CUDA is not available")
+    return torch.device(name)
+
+
+def _start_distributed(device: torch.device) -> Rank:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Rank()
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Rank(dist.get_rank(), dist.get_world_size())
+
+
+def shape_meta_of(buffer: ReplayBuffer, obs_keys: list[str]) -> ShapeMeta:
+    keys = buffer.keys
+    missing = [key for key in [*obs_keys, "action"] if key not in keys]
+    if missing:
+        raise UserError(
+            f"{buffer.path} has no key(s) {missing}; it has {sorted(keys)} "
+            "(choose obs_keys from these)"
+        )
+    return ShapeMeta(
+        obs={key: list(keys[key][0]) for key in obs_keys}, action_dim=int(keys["action"][0][0])
+    )
+
+
+class Trainer:
+    def __init__(self, train: TrainConfig, policy: PolicyConfig, progress: bool = True):
+        train.check()
+        self.train_config, self.policy_config = train, policy
+        self.progress = progress
+        self.device = resolve_device(train.device)
+        self.rank = _start_distributed(self.device)
+        self.run = Path(train.out)
+        buffer = ReplayBuffer.open(train.data)
+        self.shape_meta = shape_meta_of(buffer, policy.obs_keys)
+        train_episodes, val_episodes = split_episodes(
+            buffer.n_episodes, train.val_ratio, train.seed
+        )
+        if len(train_episodes) == 0 or len(val_episodes) == 0:
+            raise UserError(
+                f"{buffer.path} has {buffer.n_episodes} episode(s): too few to hold out "
+                f"val_ratio={train.val_ratio} for validation and still train"
+            )
+        window = dict(
+            obs_keys=policy.obs_keys,
+            pred_horizon=policy.pred_horizon,
+            obs_horizon=policy.obs_horizon,
+            action_horizon=policy.action_horizon,
+        )
+        self.dataset = SequenceDataset(buffer, episodes=train_episodes, **window)
+        self.val_dataset = SequenceDataset(buffer, episodes=val_episodes, **window)
+        torch.manual_seed(train.seed)
+        try:
+            self.policy = build_policy(policy, self.shape_meta)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        self.policy.fit_normalizer(self._training_rows(buffer, train_episodes))
+        self.policy.to(self.device)
+        self.model: torch.nn.Module = self.policy
+        if self.rank.world > 1:
+            self.model = torch.nn.parallel.DistributedDataParallel(self.policy)
+        try:
+            self.optimizer = build_optimizer(
+                train.optimizer,
+                self.policy,
+                lr=train.lr,
+                weight_decay=train.weight_decay,
+                **train.optimizer_kwargs,
+            )
+        except (TypeError, ValueError) as error:
+            raise UserError(f"optimizer settings: {error}") from None
+        self.scheduler = get_cosine_schedule_with_warmup(
+            self.optimizer, train.warmup_steps, train.steps
+        )
+        self.ema = EMA(self.policy, train.ema_decay) if train.ema_decay > 0 else None
+        self.step = 0
+        self.last_val: dict[str, float] = {}
+
+    # ---- data --------------------------------------------------------------------------------
+
+    def _training_rows(self, buffer: ReplayBuffer, episodes: np.ndarray) -> dict[str, np.ndarray]:
+        """Rows of the training episodes only: the normaliser never sees validation data."""
+        ends = buffer.episode_ends
+        starts = np.concatenate([[0], ends[:-1]])
+        rows = np.concatenate([np.arange(starts[e], ends[e]) for e in episodes])
+        keys = [k for k in self.policy_config.obs_keys if not self.shape_meta.is_image(k)]
+        return {key: self.dataset.data[key][rows] for key in [*keys, "action"]}
+
+    def batch_indices(self, step: int) -> np.ndarray:
+        """This rank's window indices at `step`: a seeded permutation per epoch, sliced."""
+        size, windows = self.train_config.batch_size, len(self.dataset)
+        per_epoch = max(1, windows // size)
+        epoch, position = divmod(step, per_epoch)
+        order = np.random.default_rng([self.train_config.seed, epoch]).permutation(windows)
+        if windows < size:  # tiny datasets: repeat the permutation to fill a batch
+            order = np.resize(order, size)
+        chosen = order[position * size : (position + 1) * size]
+        return chosen[self._rows(size)]
+
+    def _rows(self, size: int) -> slice:
+        if size % self.rank.world:
+            raise UserError(
+                f"batch_size {size} must be divisible by the {self.rank.world} processes"
+            )
+        share = size // self.rank.world
+        return slice(self.rank.index * share, (self.rank.index + 1) * share)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def config_record(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy_config.to_dict(),
+            "train": self.train_config.to_dict(),
+            "shape_meta": self.shape_meta.to_dict(),
+            "versions": {"dopr_robot": __version__, "torch": torch.__version__},
+        }
+
+    def save(self, trainer_state: dict[str, Any]) -> Path:
+        state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+        return save_checkpoint(
+            self.run,
+            self.step,
+            self.policy,
+            self.ema.model if self.ema else None,
+            state,
+            self.config_record(),
+            trainer_state,
+        )
+
+    def resume(self) -> None:
+        from safetensors.torch import load_model
+
+        checkpoint = latest_checkpoint(self.run)
+        if checkpoint is None:
+            raise UserError(f"{self.run} holds no checkpoint to resume from")
+        saved = read_config(checkpoint)
+        mine = self.config_record()
+        for section in ("policy", "train", "shape_meta"):
+            differing = sorted(
+                key
+                for key in set(saved.get(section, {})) | set(mine[section])
+                if saved.get(section, {}).get(key) != mine[section].get(key)
+            )
+            if differing:
+                raise UserError(
+                    f"{checkpoint} was written with other {section} settings "
+                    f"({', '.join(differing)}); resume with the same settings or train into a "
+                    "new --out"
+                )
+        load_model(self.policy, str(checkpoint / "model.safetensors"), device=str(self.device))
+        if self.ema is not None:
+            load_model(self.ema.model, str(checkpoint / "ema.safetensors"), device=str(self.device))
+        state = load_optimizer_state(checkpoint)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = json.loads((checkpoint / "trainer_state.json").read_text())["step"]
+        _truncate_metrics(self.run / "metrics.jsonl", self.step)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def autocast(self):
+        if self.train_config.bf16 and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_step(self) -> dict[str, float]:
+        config = self.train_config
+        torch.manual_seed(
+            int(
+                np.random.SeedSequence([config.seed, self.step, self.rank.index]).generate_state(1)[
+                    0
+                ]
+            )
+        )  # image crops
+        batch = self.dataset[self.batch_indices(self.step)]
+        noise = StepNoise(
+            config.seed, self.step, config.batch_size, self._rows(config.batch_size), self.device
+        )
+        self.model.train()
+        with self.autocast():
+            loss, _ = self.model(batch, noise)
+        if not self._finite(loss):
+            raise TrainingDiverged(
+                f"the loss became {loss.item()} at step {self.step}; stopped, and the last good "
+                f"checkpoint is {latest_checkpoint(self.run) or 'none (none was written yet)'}"
+                "; try a lower lr or stronger grad_clip"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float("nan")
+        if config.grad_clip > 0:
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), config.grad_clip)
+            )
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.policy, self.step)
+        self.step += 1
+        return {"loss": loss.item(), "grad_norm": grad_norm, "lr": self.scheduler.get_last_lr()[0]}
+
+    def _finite(self, loss: torch.Tensor) -> bool:
+        finite = torch.isfinite(loss.detach()).float().reshape(1)
+        if self.rank.world > 1:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite.item() > 0)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean loss over `val_batches` fixed batches of held-out episodes, live and EMA."""
+        config = self.train_config
+        windows = len(self.val_dataset)
+        size = min(config.batch_size, windows)
+        order = np.random.default_rng([config.seed, VAL_SEED_OFFSET]).permutation(windows)
+        results = {}
+        models = {"val_loss": self.policy}
+        if self.ema is not None:
+            models["val_loss_ema"] = self.ema.model
+        for name, model in models.items():
+            model.eval()
+            total, count = 0.0, 0
+            for b in range(min(config.val_batches, max(1, windows // size))):
+                batch = self.val_dataset[order[b * size : (b + 1) * size]]
+                noise = StepNoise(config.seed + VAL_SEED_OFFSET, b, size, device=self.device)
+                with self.autocast():
+                    loss, _ = model.compute_loss(batch, noise)
+                total, count = total + loss.item(), count + 1
+            results[name] = total / count
+        return results
+
+    def fit(self) -> TrainResult:
+        config = self.train_config
+        metrics = _MetricsLog(self.run, config.tensorboard) if self.rank.main else None
+        bar = self._bar()
+        last: dict[str, float] = {"loss": float("nan")}
+        started, started_step = time.perf_counter(), self.step
+        checkpoint = latest_checkpoint(self.run)
+        try:
+            while self.step < config.steps:
+                last = self.train_step()
+                rate = (self.step - started_step) / max(time.perf_counter() - started, 1e-9)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(
+                        loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}", steps_s=f"{rate:.1f}"
+                    )
+                if metrics and (self.step % config.log_every == 0 or self.step == config.steps):
+                    metrics.write({"step": self.step, **last, "steps_per_s": rate})
+                if self.step % config.val_every == 0 or self.step == config.steps:
+                    if self.rank.main:
+                        self.last_val = self.validate()
+                        metrics.write({"step": self.step, **self.last_val})
+                if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+                    if self.rank.main:
+                        checkpoint = self.save({"loss": last["loss"], **self.last_val})
+                    if self.rank.world > 1:
+                        dist.barrier()
+        finally:
+            if bar is not None:
+                bar.close()
+            if metrics:
+                metrics.close()
+        return TrainResult(
+            self.run,
+            self.step,
+            last["loss"],
+            self.last_val.get("val_loss"),
+            self.last_val.get("val_loss_ema"),
+            checkpoint,
+        )
+
+    def _bar(self):
+        if not (self.progress and self.rank.main):
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.train_config.steps, initial=self.step, desc="train", unit="step")
+
+
+class _MetricsLog:
+    """metrics.jsonl (one JSON object per line), and TensorBoard scalars when asked for."""
+
+    def __init__(self, run: Path, tensorboard: bool):
+        run.mkdir(parents=True, exist_ok=True)
+        self.file = (run / "metrics.jsonl").open("a")
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise UserError("tensorboard = true needs the tensorboard package") from None
+            self.writer = SummaryWriter(str(run / "tensorboard"))
+
+    def write(self, record: dict[str, float]) -> None:
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "step":
+                    self.writer.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        self.file.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop lines logged after the checkpoint a run resumes from (they will be logged again)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def train(
+    train_config: TrainConfig,
+    policy_config: PolicyConfig,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train into `train_config.out`; refuses an existing run directory unless resuming."""
+    run = Path(train_config.out)
+    if not train_config.out:
+        raise UserError("an output directory (--out) is needed")
+    if resume and not run.exists():
+        raise UserError(f"{run} does not exist; there is nothing to resume")
+    if not resume and run.exists() and any(run.iterdir()):
+        raise UserError(
+            f"{run} already exists; pass --resume to continue it or choose another --out"
+        )
+    trainer = Trainer(train_config, policy_config, progress)
+    if resume:
+        trainer.resume()
+    elif trainer.rank.main:
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "config.json").write_text(json.dumps(trainer.config_record(), indent=2))
+    return trainer.fit()
