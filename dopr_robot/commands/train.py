@@ -8,7 +8,9 @@ from pathlib import Path
 
 def add_parser(commands) -> None:
     train = commands.add_parser("train", help="train a policy on a zarr demonstration store")
-    train.add_argument("--data", type=Path, required=True, help="demonstration store (zarr)")
+    train.add_argument(
+        "--data", type=Path, help="demonstration store (zarr); with --resume, the run's own"
+    )
     train.add_argument("--out", type=Path, required=True, help="run directory to create")
     train.add_argument("--policy", choices=("flow", "diffusion", "regression"), help="kind")
     train.add_argument("--backbone", choices=("mlp", "unet"), help="network (default mlp)")
@@ -22,16 +24,33 @@ def add_parser(commands) -> None:
     train.add_argument(
         "--config", type=Path, help="TOML with [train] and [policy] tables (flags override it)"
     )
-    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out with its saved settings (flags given must match them)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_train)
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..train import TrainConfig, load_toml, train
+    from ..train.checkpoint import read_config
     from ..train.config import policy_config
 
-    train_values, policy_values = load_toml(args.config) if args.config else ({}, {})
+    train_values, policy_values = {}, {}
+    if args.resume:  # start from what the run was started with; what is given must match it
+        if not (args.out / "config.json").exists():
+            raise UserError(f"{args.out} is not a training run (no config.json); nothing to resume")
+        saved = read_config(args.out)
+        train_values, policy_values = dict(saved["train"]), dict(saved["policy"])
+    elif args.data is None:
+        raise UserError("--data is required (except with --resume)")
+    if args.config:
+        toml_train, toml_policy = load_toml(args.config)
+        train_values.update(toml_train)
+        policy_values.update(toml_policy)
     flags = {
         "optimizer": args.optimizer,
         "lr": args.lr,
@@ -41,7 +60,9 @@ def _train(args: argparse.Namespace) -> int:
         "device": args.device,
     }
     train_values.update({k: v for k, v in flags.items() if v is not None})
-    train_values.update(data=str(args.data), out=str(args.out))
+    train_values["out"] = str(args.out)
+    if args.data is not None:
+        train_values["data"] = str(args.data)
     if args.policy:
         policy_values["kind"] = args.policy
     if args.backbone:

@@ -102,7 +102,7 @@ def load_policy(checkpoint: str | Path, ema: bool = True, device: str = "cpu") -
     checkpoint = Path(checkpoint)
     if not checkpoint.exists():
         raise UserError(f"{checkpoint} does not exist")
-    if not (checkpoint / "config.json").exists():
+    if not (checkpoint / "model.safetensors").exists():
         latest = latest_checkpoint(checkpoint)
         if latest is None:
             raise UserError(f"{checkpoint} holds no checkpoint")

@@ -1,0 +1,280 @@
+"""The trainer: outputs, checkpoints that load, bitwise resume, DDP = one process, EMA, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from dopr_robot.cli import main
+from dopr_robot.envs.collect import CollectConfig, collect
+from dopr_robot.errors import UserError
+from dopr_robot.policies import FlowPolicy, PolicyConfig
+from dopr_robot.train import EMA, TrainConfig, TrainingDiverged, latest_checkpoint, load_policy
+from dopr_robot.train import train as run_training
+from dopr_robot.train.checkpoint import load_optimizer_state
+
+POLICY = PolicyConfig(mlp_width=32, mlp_depth=1, pred_horizon=8, action_horizon=4)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "balance.zarr"
+    settings = CollectConfig("dopr_robot/Balance-v0", task_horizon=60, episodes=6, noise=0.05)
+    collect(settings, path, progress=False)
+    return path
+
+
+def config(store, out, **overrides) -> TrainConfig:
+    base = dict(
+        data=str(store),
+        out=str(out),
+        steps=6,
+        batch_size=16,
+        warmup_steps=2,
+        val_every=3,
+        checkpoint_every=3,
+        log_every=1,
+        val_batches=2,
+        val_ratio=0.2,
+        lr=1e-3,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def weights(run) -> bytes:
+    return (latest_checkpoint(run) / "model.safetensors").read_bytes()
+
+
+def test_a_run_writes_checkpoints_metrics_and_a_loadable_policy(store, tmp_path):
+    result = run_training(config(store, tmp_path / "run"), POLICY, progress=False)
+    run = tmp_path / "run"
+    assert result.steps == 6 and result.val_loss is not None and result.val_loss_ema is not None
+    names = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert names == ["step_0000003", "step_0000006"]
+    files = sorted(p.name for p in (run / "checkpoints" / "step_0000006").iterdir())
+    assert files == [
+        "config.json",
+        "ema.safetensors",
+        "model.safetensors",
+        "optimizer.pt",
+        "trainer_state.json",
+    ]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in records if "val_loss" in r] == [3, 6]
+    assert json.loads((run / "config.json").read_text())["train"]["steps"] == 6
+    policy = load_policy(run)
+    obs = {"state": torch.zeros(2, 2, 9)}
+    assert policy.predict_action(obs).shape == (2, 4, 1)
+
+
+def test_loaded_checkpoint_gives_identical_actions(store, tmp_path):
+    from dopr_robot.train import Trainer
+
+    trainer = Trainer(config(store, tmp_path / "run"), POLICY, progress=False)
+    trainer.fit()
+    obs = {"state": torch.randn(3, 2, 9)}
+    live = trainer.policy.eval().predict_action(obs, torch.Generator().manual_seed(0))
+    loaded = load_policy(tmp_path / "run", ema=False).predict_action(
+        obs, torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(live, loaded, rtol=0, atol=0)
+    ema = load_policy(tmp_path / "run", ema=True).predict_action(
+        obs, torch.Generator().manual_seed(0)
+    )
+    torch.testing.assert_close(
+        trainer.ema.model.predict_action(obs, torch.Generator().manual_seed(0)), ema, rtol=0, atol=0
+    )
+
+
+def test_resume_continues_bitwise(store, tmp_path, monkeypatch):
+    from dopr_robot.train import trainer as trainer_module
+
+    run_training(config(store, tmp_path / "whole"), POLICY, progress=False)
+    original = trainer_module.Trainer.train_step
+
+    def interrupted(self):
+        if self.step == 4:
+            raise KeyboardInterrupt  # killed after the step-3 checkpoint
+        return original(self)
+
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(config(store, tmp_path / "parts"), POLICY, progress=False)
+    monkeypatch.setattr(trainer_module.Trainer, "train_step", original)
+    assert latest_checkpoint(tmp_path / "parts").name == "step_0000003"
+    run_training(config(store, tmp_path / "parts"), POLICY, resume=True, progress=False)
+    for name in ("model.safetensors", "ema.safetensors"):
+        a = (latest_checkpoint(tmp_path / "whole") / name).read_bytes()
+        b = (latest_checkpoint(tmp_path / "parts") / name).read_bytes()
+        assert a == b, name
+    losses = [
+        [json.loads(line).get("loss") for line in (tmp_path / run / "metrics.jsonl").open()]
+        for run in ("whole", "parts")
+    ]
+    assert losses[0] == losses[1]
+
+
+def test_same_seed_same_weights_and_other_seed_differs(store, tmp_path):
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        run_training(config(store, tmp_path / name, seed=seed, steps=3), POLICY, progress=False)
+    assert weights(tmp_path / "a") == weights(tmp_path / "b") != weights(tmp_path / "c")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, settings: dict, policy: dict) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world)
+    )
+    torch.set_num_threads(1)
+    run_training(TrainConfig(**settings), PolicyConfig(**policy), progress=False)
+    torch.distributed.destroy_process_group()
+
+
+def test_two_gloo_processes_equal_one_process(store, tmp_path):
+    settings = config(store, tmp_path / "ddp", optimizer="dopr-adamw", steps=4, checkpoint_every=4)
+    mp.spawn(
+        _ddp_worker,
+        args=(2, _free_port(), settings.to_dict(), POLICY.to_dict()),
+        nprocs=2,
+        join=True,
+    )
+    run_training(replace(settings, out=str(tmp_path / "one")), POLICY, progress=False)
+    from safetensors.torch import load_file
+
+    ddp = load_file(latest_checkpoint(tmp_path / "ddp") / "model.safetensors")
+    one = load_file(latest_checkpoint(tmp_path / "one") / "model.safetensors")
+    for name, value in one.items():
+        torch.testing.assert_close(ddp[name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_ema_follows_its_formula():
+    live = torch.nn.Linear(3, 2)
+    ema = EMA(live, decay=0.9)
+    expected = [p.detach().clone() for p in live.parameters()]
+    for step in range(5):
+        with torch.no_grad():
+            for p in live.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update(live, step)
+        decay = min(0.9, (1 + step) / (10 + step))
+        live_now = list(live.parameters())
+        expected = [decay * e + (1 - decay) * p for e, p in zip(expected, live_now, strict=True)]
+    for e, a in zip(expected, ema.model.parameters(), strict=True):
+        torch.testing.assert_close(a, e)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_malicious_pickle_in_optimizer_pt_is_refused(store, tmp_path):
+    run = tmp_path / "run"
+    run_training(config(store, run, steps=3), POLICY, progress=False)
+    marker = tmp_path / "pwned"
+    with (latest_checkpoint(run) / "optimizer.pt").open("wb") as file:
+        pickle.dump({"optimizer": _Exploit(marker)}, file)
+    with pytest.raises(UserError, match="was refused"):
+        load_optimizer_state(latest_checkpoint(run))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dopr_robot.cli",
+            "train",
+            "--data",
+            str(store),
+            "--out",
+            str(run),
+            "--resume",
+            "--quiet",
+            "--steps",
+            "3",
+            "--batch-size",
+            "16",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert not marker.exists()
+
+
+def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(store, tmp_path, monkeypatch):
+    original = FlowPolicy.loss
+    calls = {"n": 0}
+
+    def poisoned(self, cond, actions, noise):
+        calls["n"] += 1
+        loss, info = original(self, cond, actions, noise)
+        return (loss * float("nan"), info) if calls["n"] > 6 else (loss, info)
+
+    monkeypatch.setattr(FlowPolicy, "loss", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"the loss became nan at step \d; .*step_0000003"):
+        run_training(config(store, run), POLICY, progress=False)
+    assert latest_checkpoint(run).name == "step_0000003"
+
+
+def cli(*argv):
+    return subprocess.run(
+        [sys.executable, "-m", "dopr_robot.cli", "train", *argv, "--quiet"],
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_cli_trains_and_bad_input_is_one_sentence(store, tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["--data", str(store), "--steps", "3", "--batch-size", "16"]
+    ok = cli(*common, "--out", str(out), "--policy", "regression", "--optimizer", "dopr-adamw")
+    assert ok.returncode == 0, ok.stderr
+    assert "3 steps" in ok.stdout
+    toml = tmp_path / "bad.toml"
+    toml.write_text("[train]\nlearning_rate = 1\n")
+    cases = [
+        (["--out", str(out), "--policy", "regression"], "already exists; pass --resume"),
+        (
+            ["--out", str(out), "--policy", "regression", "--resume", "--lr", "0.5"],
+            "other train settings (lr)",
+        ),
+        (["--out", str(tmp_path / "x"), "--obs-keys", "image"], "has no key(s) ['image']"),
+        (["--out", str(tmp_path / "x"), "--optimizer", "adam"], "unknown optimizer 'adam'"),
+        (["--out", str(tmp_path / "x"), "--config", str(toml)], "unknown train setting(s)"),
+        (["--out", str(tmp_path / "x"), "--config", str(tmp_path / "none.toml")], "does not exist"),
+    ]
+    for extra, message in cases:  # in-process: main() is what the command runs
+        assert main(["train", *common, *extra, "--quiet"]) == 2, extra
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (extra, lines)
+    assert not (tmp_path / "x").exists()
+
+
+def test_metrics_after_the_resumed_checkpoint_are_not_duplicated(store, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    run_training(config(store, run), POLICY, progress=False)
+    shutil.rmtree(run / "checkpoints" / "step_0000006")  # as if killed before the last one
+    run_training(config(store, run), POLICY, resume=True, progress=False)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in records if "val_loss" in r] == [3, 6]
