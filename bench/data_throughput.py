@@ -8,8 +8,8 @@ horizons (Tp 16, To 2, Ta 8):
 - the toolkit's loader (`make_loader`: whole batches gathered with numpy), 0 and 2 workers;
 - the per-sample style of diffusion_policy/LeRobot (one `__getitem__` per window, default collate),
   side by side, as a ratio;
-- the consumption rate of a training step (forward + backward + AdamW) of the state policy's
-  network — a residual MLP on To·20 + Tp·10 inputs — until the policies (issue 5) exist.
+- the consumption rate of a training step (forward + backward + AdamW) of the default state
+  policy (FlowPolicy on the residual MLP).
 Goal: for state data the loader delivers at least 10× what training consumes.
 """
 
@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from dopr_robot.datasets import ReplayBuffer, SequenceDataset, make_loader
 from dopr_robot.optim import build_optimizer
-from dopr_robot.policies.nets import ResidualMLP
+from dopr_robot.policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
 
 BATCH, TP, TO, TA = 256, 16, 2, 8
 STATE_DIM, ACTION_DIM = 20, 10
@@ -77,20 +77,31 @@ def per_sample_loader(dataset: SequenceDataset, workers: int) -> DataLoader:
 
 
 def training_consumption(steps: int) -> float:
+    """Windows/s a training step of the default policy consumes: FlowPolicy on the residual MLP,
+    forward + loss + backward + AdamW, on a batch of windows shaped like the state store's."""
     torch.manual_seed(0)
-    net = ResidualMLP(TO * STATE_DIM + TP * ACTION_DIM + 1, TP * ACTION_DIM)
-    optimizer = build_optimizer("adamw", net)
-    x = torch.randn(BATCH, TO * STATE_DIM + TP * ACTION_DIM + 1)
-    y = torch.randn(BATCH, TP * ACTION_DIM)
-    for _ in range(3):
-        ((net(x) - y) ** 2).mean().backward()
+    meta = ShapeMeta(obs={"state": [STATE_DIM]}, action_dim=ACTION_DIM)
+    policy = build_policy(
+        PolicyConfig(kind="flow", pred_horizon=TP, obs_horizon=TO, action_horizon=TA), meta
+    )
+    batch = {
+        "obs": {"state": torch.randn(BATCH, TO, STATE_DIM)},
+        "action": torch.randn(BATCH, TP, ACTION_DIM),
+    }
+    policy.fit_normalizer({"state": batch["obs"]["state"], "action": batch["action"]})
+    optimizer = build_optimizer("adamw", policy)
+
+    def step(index: int) -> None:
+        loss, _ = policy.compute_loss(batch, StepNoise(0, index, BATCH))
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+
+    for index in range(3):
+        step(index)
     start = time.perf_counter()
-    for _ in range(steps):
-        ((net(x) - y) ** 2).mean().backward()
-        optimizer.step()
-        optimizer.zero_grad()
+    for index in range(steps):
+        step(index)
     return steps * BATCH / (time.perf_counter() - start)
 
 
@@ -106,7 +117,7 @@ def main() -> None:
         f"Tp {TP}, To {TO}, Ta {TA}"
     )
     consumed = training_consumption(20 if args.quick else 100)
-    print(f"training consumption (residual MLP, fwd+bwd+AdamW): {consumed:,.0f} windows/s")
+    print(f"training consumption (FlowPolicy, MLP, fwd+bwd+AdamW): {consumed:,.0f} windows/s")
     with tempfile.TemporaryDirectory() as tmp:
         cases = (
             ("state", state_steps, ["state"], False),

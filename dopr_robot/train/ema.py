@@ -17,6 +17,7 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float):
         self.decay = float(decay)
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self._averages = list(self.model.parameters())
 
     def decay_at(self, step: int) -> float:
         return min(self.decay, (1 + step) / (10 + step))
@@ -24,7 +25,9 @@ class EMA:
     @torch.no_grad()
     def update(self, model: nn.Module, step: int) -> None:
         decay = self.decay_at(step)
-        for average, live in zip(self.model.parameters(), model.parameters(), strict=True):
-            average.lerp_(live.detach(), 1.0 - decay)
+        live = [p.detach() for p in model.parameters()]
+        torch._foreach_lerp_(
+            self._averages, live, 1.0 - decay
+        )  # one fused call, not one per tensor
         for average, live in zip(self.model.buffers(), model.buffers(), strict=True):
             average.copy_(live)

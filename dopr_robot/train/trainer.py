@@ -152,6 +152,8 @@ class Trainer:
         self.ema = EMA(self.policy, train.ema_decay) if train.ema_decay > 0 else None
         self.step = 0
         self.last_val: dict[str, float] = {}
+        self._epoch_order: tuple[int, np.ndarray] = (-1, np.empty(0, np.int64))
+        self._has_images = any(self.shape_meta.is_image(k) for k in policy.obs_keys)
 
     # ---- data --------------------------------------------------------------------------------
 
@@ -168,9 +170,12 @@ class Trainer:
         size, windows = self.train_config.batch_size, len(self.dataset)
         per_epoch = max(1, windows // size)
         epoch, position = divmod(step, per_epoch)
-        order = np.random.default_rng([self.train_config.seed, epoch]).permutation(windows)
-        if windows < size:  # tiny datasets: repeat the permutation to fill a batch
-            order = np.resize(order, size)
+        if self._epoch_order[0] != epoch:
+            order = np.random.default_rng([self.train_config.seed, epoch]).permutation(windows)
+            if windows < size:  # tiny datasets: repeat the permutation to fill a batch
+                order = np.resize(order, size)
+            self._epoch_order = (epoch, order)
+        order = self._epoch_order[1]
         chosen = order[position * size : (position + 1) * size]
         return chosen[self._rows(size)]
 
@@ -253,7 +258,8 @@ class Trainer:
         noise = StepNoise(
             config.seed, self.step, config.batch_size, self._rows(config.batch_size), self.device
         )
-        self.model.train()
+        if not self.policy.training:  # validation leaves it in eval; .train() walks every module
+            self.model.train()
         with self.autocast():
             loss, _ = self.model(batch, noise)
         if not self._finite(loss):
@@ -275,6 +281,15 @@ class Trainer:
             self.ema.update(self.policy, self.step)
         self.step += 1
         return {"loss": loss.item(), "grad_norm": grad_norm, "lr": self.scheduler.get_last_lr()[0]}
+
+    def _clip_gradients(self, max_norm: float) -> float:
+        """clip_grad_norm_'s result, but the rescale runs only when the norm exceeds the limit
+        (torch always multiplies, by 1.0 when within it)."""
+        grads = [p.grad for p in self.policy.parameters() if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm(grads)
+        if norm > max_norm:
+            torch.nn.utils.clip_grads_with_norm_(self.policy.parameters(), max_norm, norm)
+        return float(norm)
 
     def _finite(self, loss: torch.Tensor) -> bool:
         finite = torch.isfinite(loss.detach()).float().reshape(1)
