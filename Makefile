@@ -31,3 +31,4 @@ bench: venv
 	$(PY) bench/optim_overhead.py
 	$(PY) bench/data_throughput.py
 	$(PY) bench/env_speed.py
+	$(PY) bench/train_throughput.py
