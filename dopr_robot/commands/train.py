@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -73,6 +74,8 @@ def _train(args: argparse.Namespace) -> int:
     result = train(
         config, policy_config(policy_values), resume=args.resume, progress=not args.quiet
     )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 reports for the run
     val = "n/a" if result.val_loss is None else f"{result.val_loss:.4g}"
     val_ema = "n/a" if result.val_loss_ema is None else f"{result.val_loss_ema:.4g}"
     print(

@@ -64,6 +64,7 @@ class TrainResult:
 class Rank:
     index: int = 0
     world: int = 1
+    owns_group: bool = False  # this trainer started the process group, so it ends it
 
     @property
     def main(self) -> bool:
@@ -82,9 +83,10 @@ def _start_distributed(device: torch.device) -> Rank:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Rank()
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()
+    if owns_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Rank(dist.get_rank(), dist.get_world_size())
+    return Rank(dist.get_rank(), dist.get_world_size(), owns_group)
 
 
 def shape_meta_of(buffer: ReplayBuffer, obs_keys: list[str]) -> ShapeMeta:
@@ -427,4 +429,8 @@ def train(
     elif trainer.rank.main:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(json.dumps(trainer.config_record(), indent=2))
-    return trainer.fit()
+    try:
+        return trainer.fit()
+    finally:
+        if trainer.rank.owns_group:
+            dist.destroy_process_group()

@@ -142,7 +142,6 @@ def _ddp_worker(rank: int, world: int, port: int, settings: dict, policy: dict) 
     )
     torch.set_num_threads(1)
     run_training(TrainConfig(**settings), PolicyConfig(**policy), progress=False)
-    torch.distributed.destroy_process_group()
 
 
 def test_two_gloo_processes_equal_one_process(store, tmp_path):
