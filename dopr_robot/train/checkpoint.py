@@ -22,12 +22,44 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
 from ..policies import Policy, PolicyConfig, ShapeMeta, build_policy
 
 STEP_DIR = re.compile(r"^step_(\d{7,})$")
+
+
+def save_weights(module: torch.nn.Module, path: Path) -> None:
+    """A module's state_dict as safetensors, each tensor once.
+
+    A module registered under two names (robomimic's VisualCore holds its backbone both as
+    `backbone` and inside `nets`) puts the same tensor in the state_dict twice. safetensors
+    refuses shared tensors, and its own `save_model`/`load_model` work-around mis-pairs the 0-d
+    BatchNorm counters. So each tensor is stored under its first name and the other names are
+    recorded as aliases in the file's metadata.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for name, tensor in module.state_dict().items():
+        identity = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tuple(tensor.stride()))
+        if tensor.numel() and identity in seen:
+            aliases[name] = seen[identity]
+            continue
+        seen[identity] = name
+        tensors[name] = tensor.detach().contiguous()
+    save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases)})
+
+
+def load_weights(module: torch.nn.Module, path: Path, device: str | torch.device = "cpu") -> None:
+    """The inverse of `save_weights`: every name, aliases included, loaded strictly."""
+    with safe_open(str(path), framework="pt") as file:
+        aliases = json.loads((file.metadata() or {}).get("aliases", "{}"))
+    tensors = load_file(str(path), device=str(device))
+    tensors.update({alias: tensors[name] for alias, name in aliases.items()})
+    module.load_state_dict(tensors, strict=True)
 
 
 def checkpoint_dir(run: Path, step: int) -> Path:
@@ -48,9 +80,9 @@ def save_checkpoint(
     work = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
     work.mkdir()
     try:
-        save_model(policy, str(work / "model.safetensors"))
+        save_weights(policy, work / "model.safetensors")
         if ema is not None:
-            save_model(ema, str(work / "ema.safetensors"))
+            save_weights(ema, work / "ema.safetensors")
         torch.save(optimizer_state, work / "optimizer.pt")
         (work / "config.json").write_text(json.dumps(config, indent=2))
         (work / "trainer_state.json").write_text(json.dumps({"step": step, **trainer_state}))
@@ -114,5 +146,5 @@ def load_policy(checkpoint: str | Path, ema: bool = True, device: str = "cpu") -
     weights = checkpoint / ("ema.safetensors" if ema else "model.safetensors")
     if not weights.exists():
         weights = checkpoint / "model.safetensors"
-    load_model(policy, str(weights), device="cpu")
+    load_weights(policy, weights)
     return policy.to(device).eval()

@@ -37,6 +37,7 @@ from ..policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
 from .checkpoint import (
     latest_checkpoint,
     load_optimizer_state,
+    load_weights,
     read_config,
     save_checkpoint,
 )
@@ -212,8 +213,6 @@ class Trainer:
         )
 
     def resume(self) -> None:
-        from safetensors.torch import load_model
-
         checkpoint = latest_checkpoint(self.run)
         if checkpoint is None:
             raise UserError(f"{self.run} holds no checkpoint to resume from")
@@ -231,9 +230,9 @@ class Trainer:
                     f"({', '.join(differing)}); resume with the same settings or train into a "
                     "new --out"
                 )
-        load_model(self.policy, str(checkpoint / "model.safetensors"), device=str(self.device))
+        load_weights(self.policy, checkpoint / "model.safetensors", self.device)
         if self.ema is not None:
-            load_model(self.ema.model, str(checkpoint / "ema.safetensors"), device=str(self.device))
+            load_weights(self.ema.model, checkpoint / "ema.safetensors", self.device)
         state = load_optimizer_state(checkpoint)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -277,3 +278,33 @@ def test_metrics_after_the_resumed_checkpoint_are_not_duplicated(store, tmp_path
     records = [json.loads(line) for line in (run / "metrics.jsonl").open()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4, 5, 6]
     assert [r["step"] for r in records if "val_loss" in r] == [3, 6]
+
+
+def test_an_image_policy_trains_end_to_end(tmp_path):
+    """Collected 96x96 images -> robomimic encoder -> two training steps -> a loadable policy."""
+    store = tmp_path / "reach.zarr"
+    collect(
+        CollectConfig("dopr_robot/ReachChain-v0", task_horizon=1, episodes=3, image=True),
+        store,
+        progress=False,
+    )
+    policy = replace(POLICY, obs_keys=["state", "image"], image_feature_dim=8)
+    settings = config(
+        store,
+        tmp_path / "run",
+        steps=2,
+        batch_size=4,
+        val_every=2,
+        val_batches=1,
+        val_ratio=0.34,
+        tensorboard=True,
+    )
+    result = run_training(settings, policy, progress=False)
+    assert np.isfinite(result.final_loss) and np.isfinite(result.val_loss)
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
+    loaded = load_policy(tmp_path / "run")
+    obs = {
+        "state": torch.zeros(1, 2, 15),
+        "image": torch.zeros(1, 2, 96, 96, 3, dtype=torch.uint8),
+    }
+    assert loaded.predict_action(obs).shape == (1, 4, 3)
