@@ -1,0 +1,65 @@
+"""What the rollout runner drives: a trained policy, or a scripted expert standing in for one.
+
+An agent plans for a batch of environments at once: `plan({key: [B, To, ...]}) -> [B, T, A]`,
+the next T actions of each (executed in order before it is asked again: receding horizon).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..envs import expert_for
+from ..policies import Policy
+
+
+class PolicyAgent:
+    """A trained policy; executes the first `execute` (default: all Ta) actions of each chunk.
+
+    Sampling noise comes from one generator seeded at construction, so a rollout with the same
+    seeds and number of environments is reproducible.
+    """
+
+    def __init__(self, policy: Policy, execute: int | None = None, seed: int = 0):
+        self.policy = policy.eval()
+        self.obs_horizon = policy.config.obs_horizon
+        self.obs_keys = list(policy.config.obs_keys)
+        action_horizon = policy.config.action_horizon
+        self.execute = action_horizon if execute is None else int(execute)
+        if not 1 <= self.execute <= action_horizon:
+            raise ValueError(f"execute must be between 1 and Ta={action_horizon}, got {execute}")
+        self.generator = torch.Generator().manual_seed(seed)
+        self.device = next(policy.parameters()).device
+
+    def plan(self, observations: dict[str, np.ndarray]) -> np.ndarray:
+        obs = {k: torch.from_numpy(np.ascontiguousarray(observations[k])) for k in self.obs_keys}
+        chunk = self.policy.predict_action(obs, self.generator)
+        return chunk[:, : self.execute].cpu().numpy()
+
+
+class ExpertAgent:
+    """A family's scripted expert as an agent: one action per observation, no history."""
+
+    obs_horizon = 1
+
+    def __init__(self, env_id: str, noise: float = 0.0, seed: int = 0, **env_kwargs):
+        self.expert = expert_for(env_id, noise=noise, seed=seed, **env_kwargs)
+
+    def plan(self, observations: dict[str, np.ndarray]) -> np.ndarray:
+        states = observations["state"][:, -1]
+        actions = [self.expert.act({"state": state}) for state in states]
+        return np.stack(actions)[:, None]
+
+
+class RandomAgent:
+    """Uniform random actions in [-1, 1]: the floor every task's success should sit on."""
+
+    obs_horizon = 1
+
+    def __init__(self, action_dim: int, seed: int = 0):
+        self.action_dim = action_dim
+        self.rng = np.random.default_rng(seed)
+
+    def plan(self, observations: dict[str, np.ndarray]) -> np.ndarray:
+        batch = len(next(iter(observations.values())))
+        return self.rng.uniform(-1, 1, size=(batch, 1, self.action_dim)).astype(np.float32)

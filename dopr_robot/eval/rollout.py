@@ -1,0 +1,154 @@
+"""Closed-loop episodes over a gymnasium vector env, with batched planning across envs.
+
+`run_episodes` plays one episode per seed, `n_envs` at a time, in a `SyncVectorEnv` (default;
+on a small CPU inter-process copies cost more than cheap envs) or an `AsyncVectorEnv`. Autoreset
+is off: when an env's episode ends, the runner resets that env alone (`reset_mask`) with the next
+seed from the list, so every episode's layout is a function of its seed only. Each env keeps the
+last To observations (the first one repeated at reset, as in diffusion_policy) and a queue of
+planned actions; the agent is called once for all envs whose queue is empty.
+
+An env that raises mid-episode is caught inside its own process/wrapper: that episode is recorded
+with `error` set and counts as a failure, and the evaluation goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+
+from .. import envs
+
+
+@dataclass
+class Episode:
+    seed: int
+    task_horizon: int
+    success: bool
+    subgoals_done: int
+    length: int
+    seconds: float
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CatchErrors(gymnasium.Wrapper):
+    """Turns an exception in `step` into the end of a failed episode, with the error in info."""
+
+    def reset(self, **kwargs):
+        self._last = self.env.reset(**kwargs)
+        return self._last
+
+    def step(self, action):
+        try:
+            result = self.env.step(action)
+        except Exception as error:  # noqa: BLE001 - any env failure ends only this episode
+            observation, info = self._last
+            info = {**info, "success": False, "error": _describe(error)}
+            return observation, 0.0, True, False, info
+        self._last = (result[0], result[4])
+        return result
+
+
+def _describe(error: Exception) -> str:
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    return f"{type(error).__name__}: {error} ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})"
+
+
+def _make(env_id: str, kwargs: dict[str, Any]):
+    return lambda: CatchErrors(envs.make(env_id, **kwargs))
+
+
+def run_episodes(
+    env_id: str,
+    agent,
+    seeds: list[int],
+    task_horizon: int,
+    *,
+    env_kwargs: dict[str, Any] | None = None,
+    n_envs: int = 8,
+    vector: str = "sync",
+    progress: bool = False,
+) -> list[Episode]:
+    """One episode per seed (in seed order in the result)."""
+    if vector not in ("sync", "async"):
+        raise ValueError(f"vector must be sync or async, got {vector!r}")
+    kwargs = {**(env_kwargs or {}), "task_horizon": task_horizon}
+    count = min(n_envs, len(seeds))
+    frames = agent.obs_horizon
+    fns = [_make(env_id, kwargs) for _ in range(count)]
+    vector_class = SyncVectorEnv if vector == "sync" else AsyncVectorEnv
+    vec = vector_class(fns, autoreset_mode=AutoresetMode.DISABLED)
+    queue = list(seeds)
+    slots: list[int | None] = [queue.pop(0) for _ in range(count)]
+    started = [time.perf_counter()] * count
+    plans: list[list[np.ndarray]] = [[] for _ in range(count)]
+    steps = np.zeros(count, dtype=int)
+    results: dict[int, Episode] = {}
+    bar = _bar(progress, len(seeds), task_horizon)
+    try:
+        observation, _ = vec.reset(seed=list(slots))
+        history = {k: np.repeat(v[:, None], frames, axis=1) for k, v in observation.items()}
+        while any(slot is not None for slot in slots):
+            needing = [i for i in range(count) if not plans[i]]
+            if needing:
+                chunk = agent.plan({k: v[needing] for k, v in history.items()})
+                for row, i in enumerate(needing):
+                    plans[i] = list(chunk[row])
+            actions = np.stack([plans[i].pop(0) for i in range(count)])
+            observation, _, terminated, truncated, info = vec.step(actions)
+            steps += 1
+            for key, value in observation.items():
+                history[key][:, :-1] = history[key][:, 1:]
+                history[key][:, -1] = value
+            ended = np.logical_or(terminated, truncated)
+            if not ended.any():
+                continue
+            reset_seeds: list[int | None] = [None] * count
+            for i in np.flatnonzero(ended):
+                if slots[i] is not None:
+                    results[slots[i]] = Episode(
+                        seed=int(slots[i]),
+                        task_horizon=task_horizon,
+                        success=bool(info["success"][i]) and not _error(info, i),
+                        subgoals_done=int(info["subgoals_done"][i]),
+                        length=int(steps[i]),
+                        seconds=time.perf_counter() - started[i],
+                        error=_error(info, i),
+                    )
+                    if bar is not None:
+                        bar.update(1)
+                slots[i] = queue.pop(0) if queue else None
+                reset_seeds[i] = slots[i]
+                plans[i], steps[i], started[i] = [], 0, time.perf_counter()
+            if all(slot is None for slot in slots):
+                break
+            observation, _ = vec.reset(seed=reset_seeds, options={"reset_mask": ended})
+            for key, value in observation.items():
+                history[key][ended] = np.repeat(value[ended][:, None], frames, axis=1)
+    finally:
+        vec.close()
+        if bar is not None:
+            bar.close()
+    return [results[seed] for seed in seeds]
+
+
+def _error(info: dict, i: int) -> str | None:
+    if "error" in info and info.get("_error", np.ones(len(info["success"]), bool))[i]:
+        return str(info["error"][i]) if info["error"][i] else None
+    return None
+
+
+def _bar(progress: bool, total: int, task_horizon: int):
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"eval H={task_horizon}", unit="episode")
