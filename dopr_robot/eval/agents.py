@@ -1,7 +1,10 @@
 """What the rollout runner drives: a trained policy, or a scripted expert standing in for one.
 
-An agent plans for a batch of environments at once: `plan({key: [B, To, ...]}) -> [B, T, A]`,
-the next T actions of each (executed in order before it is asked again: receding horizon).
+An agent plans for a batch of environments at once: `plan({key: [B, To, ...]}, keys) ->
+[B, T, A]`, the next T actions of each (executed in order before it is asked again: receding
+horizon). `keys[b]` = (episode seed, chunk index) identifies the row: agents draw their noise
+from it, so an episode plays out the same however episodes are batched (and a video re-render
+of an evaluated episode is that episode).
 """
 
 from __future__ import annotations
@@ -15,10 +18,7 @@ from ..policies import Policy
 
 class PolicyAgent:
     """A trained policy; executes the first `execute` (default: all Ta) actions of each chunk.
-
-    Sampling noise comes from one generator seeded at construction, so a rollout with the same
-    seeds and number of environments is reproducible.
-    """
+    Each row's starting noise is drawn from a generator seeded by (seed, episode seed, chunk)."""
 
     def __init__(self, policy: Policy, execute: int | None = None, seed: int = 0):
         self.policy = policy.eval()
@@ -28,13 +28,21 @@ class PolicyAgent:
         self.execute = action_horizon if execute is None else int(execute)
         if not 1 <= self.execute <= action_horizon:
             raise ValueError(f"execute must be between 1 and Ta={action_horizon}, got {execute}")
-        self.generator = torch.Generator().manual_seed(seed)
-        self.device = next(policy.parameters()).device
+        self.seed = seed
+        self.noise_shape = (policy.config.pred_horizon, policy.action_dim)
 
-    def plan(self, observations: dict[str, np.ndarray]) -> np.ndarray:
+    def plan(self, observations: dict[str, np.ndarray], keys: list[tuple[int, int]]) -> np.ndarray:
         obs = {k: torch.from_numpy(np.ascontiguousarray(observations[k])) for k in self.obs_keys}
-        chunk = self.policy.predict_action(obs, self.generator)
+        noise = torch.stack(
+            [torch.randn(self.noise_shape, generator=_generator(self.seed, *key)) for key in keys]
+        )
+        chunk = self.policy.predict_action(obs, initial_noise=noise)
         return chunk[:, : self.execute].cpu().numpy()
+
+
+def _generator(*numbers: int) -> torch.Generator:
+    entropy = np.random.SeedSequence([int(n) for n in numbers]).generate_state(2)
+    return torch.Generator().manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
 
 
 class ExpertAgent:
@@ -45,7 +53,7 @@ class ExpertAgent:
     def __init__(self, env_id: str, noise: float = 0.0, seed: int = 0, **env_kwargs):
         self.expert = expert_for(env_id, noise=noise, seed=seed, **env_kwargs)
 
-    def plan(self, observations: dict[str, np.ndarray]) -> np.ndarray:
+    def plan(self, observations: dict[str, np.ndarray], keys: list[tuple[int, int]]) -> np.ndarray:
         states = observations["state"][:, -1]
         actions = [self.expert.act({"state": state}) for state in states]
         return np.stack(actions)[:, None]
@@ -58,8 +66,11 @@ class RandomAgent:
 
     def __init__(self, action_dim: int, seed: int = 0):
         self.action_dim = action_dim
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
 
-    def plan(self, observations: dict[str, np.ndarray]) -> np.ndarray:
-        batch = len(next(iter(observations.values())))
-        return self.rng.uniform(-1, 1, size=(batch, 1, self.action_dim)).astype(np.float32)
+    def plan(self, observations: dict[str, np.ndarray], keys: list[tuple[int, int]]) -> np.ndarray:
+        rows = [
+            np.random.default_rng([self.seed, *key]).uniform(-1, 1, (1, self.action_dim))
+            for key in keys
+        ]
+        return np.stack(rows).astype(np.float32)

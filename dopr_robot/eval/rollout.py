@@ -24,6 +24,8 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from .. import envs
 
+PADDING = 2**32 - 1  # noise key of an env that only idles while the last episodes finish
+
 
 @dataclass
 class Episode:
@@ -91,6 +93,7 @@ def run_episodes(
     started = [time.perf_counter()] * count
     plans: list[list[np.ndarray]] = [[] for _ in range(count)]
     steps = np.zeros(count, dtype=int)
+    chunks = np.zeros(count, dtype=int)  # plans made so far in each slot's episode
     results: dict[int, Episode] = {}
     bar = _bar(progress, len(seeds), task_horizon)
     try:
@@ -99,9 +102,13 @@ def run_episodes(
         while any(slot is not None for slot in slots):
             needing = [i for i in range(count) if not plans[i]]
             if needing:
-                chunk = agent.plan({k: v[needing] for k, v in history.items()})
+                keys = [
+                    (PADDING if slots[i] is None else slots[i], int(chunks[i])) for i in needing
+                ]
+                chunk = agent.plan({k: v[needing] for k, v in history.items()}, keys)
                 for row, i in enumerate(needing):
                     plans[i] = list(chunk[row])
+                    chunks[i] += 1
             actions = np.stack([plans[i].pop(0) for i in range(count)])
             observation, _, terminated, truncated, info = vec.step(actions)
             steps += 1
@@ -127,7 +134,7 @@ def run_episodes(
                         bar.update(1)
                 slots[i] = queue.pop(0) if queue else None
                 reset_seeds[i] = slots[i]
-                plans[i], steps[i], started[i] = [], 0, time.perf_counter()
+                plans[i], steps[i], chunks[i], started[i] = [], 0, 0, time.perf_counter()
             if all(slot is None for slot in slots):
                 break
             observation, _ = vec.reset(seed=reset_seeds, options={"reset_mask": ended})
@@ -138,6 +145,10 @@ def run_episodes(
         if bar is not None:
             bar.close()
     return [results[seed] for seed in seeds]
+
+
+def _key(seed: int | None) -> int:
+    return PADDING if seed is None else int(seed)
 
 
 def _error(info: dict, i: int) -> str | None:

@@ -72,11 +72,20 @@ class Policy(nn.Module):
 
     @torch.no_grad()
     def predict_action(
-        self, obs: dict[str, torch.Tensor], generator: torch.Generator | None = None
+        self,
+        obs: dict[str, torch.Tensor],
+        generator: torch.Generator | None = None,
+        initial_noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """{key: [B, To, ...]} -> the [B, Ta, A] actions to execute now (see the module doc)."""
+        """{key: [B, To, ...]} -> the [B, Ta, A] actions to execute now (see the module doc).
+
+        The sampler's starting noise is drawn from `generator`, or given as `initial_noise`
+        [B, Tp, A] (the evaluator gives each episode its own, so results do not depend on how
+        episodes are batched)."""
         cond = self.encode(obs)
-        chunk = self.sample(cond, generator).clamp(-1.0, 1.0)
+        if initial_noise is None:
+            initial_noise = self.initial_noise(cond.shape[0], generator)
+        chunk = self.sample(cond, initial_noise.to(cond.device)).clamp(-1.0, 1.0)
         start = self.config.obs_horizon - 1
         chunk = chunk[:, start : start + self.config.action_horizon]
         return self.normalizer.unnormalize("action", chunk)
@@ -93,6 +102,6 @@ class Policy(nn.Module):
     def loss(self, cond: torch.Tensor, actions: torch.Tensor, noise: StepNoise):
         raise NotImplementedError
 
-    def sample(self, cond: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Normalised action chunks [B, Tp, A]."""
+    def sample(self, cond: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Normalised action chunks [B, Tp, A], starting from `noise` (unused by regression)."""
         raise NotImplementedError

@@ -34,8 +34,8 @@ class FlowPolicy(Policy):
         loss = F.mse_loss(predicted, epsilon - actions)
         return loss, {"loss": loss.item()}
 
-    def sample(self, cond, generator):
-        x = self.initial_noise(cond.shape[0], generator)
+    def sample(self, cond, noise):
+        x = noise
         scheduler = self.inference_scheduler
         scheduler.set_timesteps(self.config.inference_steps)
         for t in scheduler.timesteps:

@@ -25,5 +25,5 @@ class RegressionPolicy(Policy):
         loss = F.mse_loss(self.net(cond).reshape(actions.shape), actions)
         return loss, {"loss": loss.item()}
 
-    def sample(self, cond, generator):
+    def sample(self, cond, noise):
         return self.net(cond).reshape(cond.shape[0], *self.chunk_shape)

@@ -92,10 +92,10 @@ def test_a_policy_plugs_in_with_receding_horizon_chunks():
     calls = {"n": 0}
     original = policy.predict_action
 
-    def counting(obs, generator=None):
+    def counting(obs, generator=None, initial_noise=None):
         calls["n"] += 1
         assert obs["state"].shape[1:] == (2, 9)
-        return original(obs, generator)
+        return original(obs, generator, initial_noise)
 
     policy.predict_action = counting
     episodes = run_episodes(
@@ -106,3 +106,21 @@ def test_a_policy_plugs_in_with_receding_horizon_chunks():
     assert calls["n"] >= int(np.ceil(steps / 2)) and calls["n"] <= steps
     with pytest.raises(ValueError, match="execute must be between 1 and Ta=4"):
         PolicyAgent(policy, execute=5)
+
+
+def test_policy_rollouts_do_not_depend_on_batching():
+    """Each episode's sampling noise is keyed by (seed, chunk), not by its batch position."""
+    meta = ShapeMeta(obs={"state": [9]}, action_dim=1)
+    config = PolicyConfig(mlp_width=32, mlp_depth=1, pred_horizon=8, action_horizon=4)
+    policy = build_policy(config, meta)
+    rng = np.random.default_rng(1)
+    policy.fit_normalizer(
+        {"state": rng.normal(size=(100, 9)), "action": rng.uniform(-1, 1, (100, 1))}
+    )
+    seeds = episode_seeds("validation", 5)
+    runs = [
+        run_episodes("dopr_robot/Balance-v0", PolicyAgent(policy), seeds, 40, n_envs=n)
+        for n in (1, 3)
+    ]
+    assert [e.length for e in runs[0]] == [e.length for e in runs[1]]
+    assert len({e.length for e in runs[0]}) > 1  # the episodes do differ from each other
