@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from . import __version__
-from .commands import collect, data, train
+from .commands import collect, data, evaluate, train
 from .errors import UserError
 
 
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parser(commands)
     collect.add_parser(commands)
     train.add_parser(commands)
+    evaluate.add_parser(commands)
     return parser
 
 

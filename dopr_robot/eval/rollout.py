@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import gymnasium
@@ -36,9 +36,10 @@ class Episode:
     length: int
     seconds: float
     error: str | None = None
+    frames: list[np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "frames"}
 
 
 class CatchErrors(gymnasium.Wrapper):
@@ -78,13 +79,19 @@ def run_episodes(
     n_envs: int = 8,
     vector: str = "sync",
     progress: bool = False,
+    record: bool = False,
 ) -> list[Episode]:
-    """One episode per seed (in seed order in the result)."""
+    """One episode per seed (in seed order in the result). `record=True` keeps every episode's
+    `render()` frames (sync only; the envs are made with render_mode="rgb_array")."""
     if vector not in ("sync", "async"):
         raise ValueError(f"vector must be sync or async, got {vector!r}")
+    if record and vector != "sync":
+        raise ValueError("recording frames needs the sync vector env")
     kwargs = {**(env_kwargs or {}), "task_horizon": task_horizon}
+    if record:
+        kwargs["render_mode"] = "rgb_array"
     count = min(n_envs, len(seeds))
-    frames = agent.obs_horizon
+    depth = agent.obs_horizon  # observation frames the agent conditions on
     fns = [_make(env_id, kwargs) for _ in range(count)]
     vector_class = SyncVectorEnv if vector == "sync" else AsyncVectorEnv
     vec = vector_class(fns, autoreset_mode=AutoresetMode.DISABLED)
@@ -95,10 +102,18 @@ def run_episodes(
     steps = np.zeros(count, dtype=int)
     chunks = np.zeros(count, dtype=int)  # plans made so far in each slot's episode
     results: dict[int, Episode] = {}
+    frames: list[list[np.ndarray]] = [[] for _ in range(count)]
+
+    def capture(indices) -> None:
+        for i in indices:
+            if record and slots[i] is not None:
+                frames[i].append(vec.envs[i].render())
+
     bar = _bar(progress, len(seeds), task_horizon)
     try:
         observation, _ = vec.reset(seed=list(slots))
-        history = {k: np.repeat(v[:, None], frames, axis=1) for k, v in observation.items()}
+        capture(range(count))
+        history = {k: np.repeat(v[:, None], depth, axis=1) for k, v in observation.items()}
         while any(slot is not None for slot in slots):
             needing = [i for i in range(count) if not plans[i]]
             if needing:
@@ -112,6 +127,7 @@ def run_episodes(
             actions = np.stack([plans[i].pop(0) for i in range(count)])
             observation, _, terminated, truncated, info = vec.step(actions)
             steps += 1
+            capture(range(count))
             for key, value in observation.items():
                 history[key][:, :-1] = history[key][:, 1:]
                 history[key][:, -1] = value
@@ -129,17 +145,20 @@ def run_episodes(
                         length=int(steps[i]),
                         seconds=time.perf_counter() - started[i],
                         error=_error(info, i),
+                        frames=frames[i] if record else None,
                     )
                     if bar is not None:
                         bar.update(1)
                 slots[i] = queue.pop(0) if queue else None
                 reset_seeds[i] = slots[i]
                 plans[i], steps[i], chunks[i], started[i] = [], 0, 0, time.perf_counter()
+                frames[i] = []
             if all(slot is None for slot in slots):
                 break
             observation, _ = vec.reset(seed=reset_seeds, options={"reset_mask": ended})
             for key, value in observation.items():
-                history[key][ended] = np.repeat(value[ended][:, None], frames, axis=1)
+                history[key][ended] = np.repeat(value[ended][:, None], depth, axis=1)
+            capture(np.flatnonzero(ended))
     finally:
         vec.close()
         if bar is not None:

@@ -1,0 +1,135 @@
+"""`dopr-robot eval` (task-horizon sweep of a checkpoint) and `dopr-robot render` (one video)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import UserError
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def add_parser(commands) -> None:
+    evaluate = commands.add_parser("eval", help="closed-loop success across task horizons")
+    evaluate.add_argument("--ckpt", type=Path, required=True, help="checkpoint or run directory")
+    evaluate.add_argument("--task-horizons", type=_ints, default=[1, 2, 4, 8], help="e.g. 1,2,4,8")
+    evaluate.add_argument("--episodes", type=int, default=50, help="episodes per horizon")
+    evaluate.add_argument(
+        "--split",
+        choices=("test", "validation"),
+        default="test",
+        help="seed list: test (reporting) or validation (choosing)",
+    )
+    evaluate.add_argument("--env", help="env id (default: the demonstrations' env)")
+    evaluate.add_argument(
+        "--perturbation", type=float, help="process noise (default: as collected)"
+    )
+    evaluate.add_argument(
+        "--inference-steps", type=_ints, help="sampler steps to sweep, e.g. 2,5,10"
+    )
+    evaluate.add_argument("--execute", type=int, help="actions executed per chunk (default Ta)")
+    evaluate.add_argument("--live", action="store_true", help="live weights instead of EMA")
+    evaluate.add_argument("--n-envs", type=int, default=10, help="envs stepped together")
+    evaluate.add_argument(
+        "--async",
+        dest="vector",
+        action="store_const",
+        const="async",
+        default="sync",
+        help="AsyncVectorEnv (one process per env)",
+    )
+    evaluate.add_argument("--video", action="store_true", help="a tiled mp4 per horizon")
+    evaluate.add_argument("--out", type=Path, help="output directory")
+    evaluate.add_argument("--resume", action="store_true", help="finish an interrupted eval")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.set_defaults(func=_evaluate)
+
+    render = commands.add_parser("render", help="render one episode of a checkpoint to mp4")
+    render.add_argument("--ckpt", type=Path, required=True, help="checkpoint or run directory")
+    render.add_argument("--seed", type=int, required=True, help="episode seed")
+    render.add_argument("--task-horizon", type=int, required=True, help="H")
+    render.add_argument("--out", type=Path, required=True, help="output .mp4")
+    render.add_argument("--env", help="env id (default: the demonstrations' env)")
+    render.add_argument("--perturbation", type=float, help="process noise (default: as collected)")
+    render.add_argument("--execute", type=int, help="actions executed per chunk (default Ta)")
+    render.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    render.set_defaults(func=_render)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ..eval.sweep import EvalConfig, evaluate
+
+    if args.episodes < 1 or args.n_envs < 1:
+        raise UserError("--episodes and --n-envs must be at least 1")
+    config = EvalConfig(
+        checkpoint=str(args.ckpt),
+        task_horizons=args.task_horizons,
+        episodes=args.episodes,
+        split=args.split,
+        env_id=args.env,
+        perturbation=args.perturbation,
+        inference_steps=args.inference_steps,
+        execute=args.execute,
+        ema=not args.live,
+        n_envs=args.n_envs,
+        vector=args.vector,
+        video=args.video,
+        out=str(args.out) if args.out else None,
+    )
+    results = evaluate(
+        config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
+    )
+    for cell in results["cells"]:
+        steps = "" if cell["inference_steps"] is None else f"  steps {cell['inference_steps']}"
+        print(
+            f"H={cell['task_horizon']:<5}{steps}  success {cell['success_rate']:.2f} "
+            f"[{cell['wilson_low']:.2f}, {cell['wilson_high']:.2f}]  "
+            f"sub-goals {cell['mean_subgoals_done']:.2f}  errors {cell['errors']}"
+        )
+    for curve in results["curves"]:
+        h50 = "not reached" if curve["h50"] is None else f"{curve['h50']:.1f}"
+        print(f"AUC {curve['auc']:.3f}   H50 {h50}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from ..eval.agents import PolicyAgent
+    from ..eval.rollout import run_episodes
+    from ..eval.sweep import EvalConfig, _checkpoint, _environment
+    from ..eval.video import tile, write_video
+    from ..train.checkpoint import load_policy, read_config
+
+    if args.out.exists() and not args.overwrite:
+        raise UserError(f"{args.out} already exists; pass --overwrite to replace it")
+    if args.task_horizon < 1:
+        raise UserError(f"--task-horizon must be at least 1, got {args.task_horizon}")
+    checkpoint = _checkpoint(args.ckpt)
+    config = EvalConfig(checkpoint=str(checkpoint), env_id=args.env, perturbation=args.perturbation)
+    env_id, kwargs = _environment(config, read_config(checkpoint)["train"])
+    policy = load_policy(checkpoint)
+    try:
+        agent = PolicyAgent(policy, execute=args.execute)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    episode = run_episodes(
+        env_id, agent, [args.seed], args.task_horizon, env_kwargs=kwargs, n_envs=1, record=True
+    )[0]
+    write_video(args.out, tile([episode], columns=1), fps=20)
+    outcome = "success" if episode.success else "failure"
+    print(
+        f"{args.out}: seed {args.seed}, H={args.task_horizon}, {outcome} "
+        f"({episode.subgoals_done}/{args.task_horizon} sub-goals, {episode.length} steps)"
+    )
+    return 0

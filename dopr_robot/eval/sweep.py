@@ -1,0 +1,340 @@
+"""The task-horizon sweep of one checkpoint: episodes, aggregates, results.json, plot, videos.
+
+    evaluate(EvalConfig(checkpoint="runs/x", task_horizons=[1, 2, 4, 8], episodes=50))
+
+The env comes from the demonstrations the checkpoint was trained on (their `env_id` and collect
+settings) unless given. Per cell (H x sampler steps) it records success with a Wilson 95 %
+interval, mean sub-goals done, mean failure step (the step at which failed episodes ended), error
+count, time per episode and the latency of one action chunk at batch 1. Per sampler setting: AUC
+and H50 over the swept H.
+
+Resumable: every finished episode is appended to `episodes.jsonl` at once; `resume=True` skips
+the (H, steps, seed) triples already there. The outputs (`results.json`, `episodes.csv`,
+`success_vs_horizon.png`, `videos/`) are rebuilt from that file at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import UserError
+from ..train.checkpoint import latest_checkpoint, load_policy, read_config
+from .agents import PolicyAgent
+from .plots import plot_success_vs_horizon
+from .rollout import Episode, run_episodes
+from .schema import SCHEMA_ID, validate
+from .seeds import episode_seeds
+from .stats import area_under_curve, h50, wilson_interval
+from .video import tile, write_video
+
+
+@dataclass
+class EvalConfig:
+    """What to evaluate and how; saved in results.json."""
+
+    checkpoint: str
+    """a checkpoint directory, or a run directory (its latest checkpoint)"""
+    task_horizons: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    """H values to sweep, including ones longer than in the demonstrations"""
+    episodes: int = 50
+    """episodes per cell, seeds from the chosen list"""
+    split: str = "test"
+    """test (for reporting) | validation (for choosing checkpoints or learning rates)"""
+    env_id: str | None = None
+    """default: the env the demonstrations were collected on"""
+    perturbation: float | None = None
+    """default: the perturbation the demonstrations were collected with"""
+    inference_steps: list[int] | None = None
+    """sampler axis: diffusion/flow steps per chunk (default: the policy's own)"""
+    execute: int | None = None
+    """actions executed per chunk before replanning (default: the policy's Ta)"""
+    ema: bool = True
+    """evaluate the EMA weights (when the checkpoint has them)"""
+    n_envs: int = 10
+    """environments stepped together (batched inference)"""
+    vector: str = "sync"
+    """sync | async gymnasium vector env"""
+    video: bool = False
+    """write a tiled mp4 per H (failed episodes first)"""
+    video_episodes: int = 4
+    """episodes per video"""
+    out: str | None = None
+    """output directory (default: <run>/eval/<checkpoint>-<split>)"""
+
+
+def _checkpoint(path: Path) -> Path:
+    if not path.exists():
+        raise UserError(f"{path} does not exist")
+    if (path / "model.safetensors").exists():
+        return path
+    latest = latest_checkpoint(path)
+    if latest is None:
+        raise UserError(f"{path} holds no checkpoint")
+    return latest
+
+
+def _environment(config: EvalConfig, train: dict) -> tuple[str, dict[str, Any]]:
+    """The env id and make kwargs: as collected, unless the config says otherwise."""
+    collected: dict[str, Any] = {}
+    try:
+        from ..datasets import ReplayBuffer
+
+        collected = ReplayBuffer.open(train["data"]).attrs.get("collect", {})
+    except Exception:  # noqa: BLE001 - the store may be gone; then --env must say it
+        collected = {}
+    env_id = config.env_id or collected.get("env_id")
+    if env_id is None:
+        raise UserError(
+            "the checkpoint's demonstrations do not name their env (not collected by "
+            "dopr-robot collect, or moved); pass --env"
+        )
+    kwargs = dict(collected.get("env_kwargs", {})) if env_id == collected.get("env_id") else {}
+    perturbation = config.perturbation
+    if perturbation is None:
+        perturbation = (
+            collected.get("perturbation", 0.0) if env_id == collected.get("env_id") else 0.0
+        )
+    kwargs["perturbation"] = float(perturbation)
+    return env_id, kwargs
+
+
+def chunk_latency_ms(policy, repeats: int = 20) -> float:
+    """Wall time of one action chunk at batch 1 (what a robot waits for), median of repeats."""
+    shapes = policy.shape_meta.obs
+    obs = {}
+    for key in policy.config.obs_keys:
+        shape = (1, policy.config.obs_horizon, *shapes[key])
+        obs[key] = torch.zeros(shape, dtype=torch.uint8 if len(shapes[key]) == 3 else torch.float32)
+    times = []
+    for _ in range(repeats + 2):
+        start = time.perf_counter()
+        policy.predict_action(obs, torch.Generator().manual_seed(0))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[2:]) * 1000)
+
+
+def evaluate(
+    config: EvalConfig, resume: bool = False, overwrite: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Run the sweep and write the outputs; returns the results dict (also results.json)."""
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite exclude each other")
+    for h in config.task_horizons:
+        if h < 1:
+            raise UserError(f"task horizons must be >= 1, got {h}")
+    try:
+        seeds = episode_seeds(config.split, config.episodes)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    checkpoint = _checkpoint(Path(config.checkpoint))
+    saved = read_config(checkpoint)
+    env_id, env_kwargs = _environment(config, saved["train"])
+    out = Path(
+        config.out or checkpoint.parent.parent / "eval" / f"{checkpoint.name}-{config.split}"
+    )
+    if out.exists() and any(out.iterdir()) and not resume:
+        if not overwrite:
+            raise UserError(f"{out} already exists; pass --resume to finish it or --overwrite")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    policy = load_policy(checkpoint, ema=config.ema)
+    if config.execute is not None and not 1 <= config.execute <= policy.config.action_horizon:
+        raise UserError(
+            f"--execute must be between 1 and the policy's Ta={policy.config.action_horizon}"
+        )
+    sampler_axis: list[int | None] = [None]
+    if policy.config.kind != "regression":
+        sampler_axis = list(config.inference_steps or [policy.config.inference_steps])
+    rows_path = out / "episodes.jsonl"
+    rows = [json.loads(line) for line in rows_path.open()] if rows_path.exists() else []
+    done = {(r["task_horizon"], r["inference_steps"], r["seed"]) for r in rows}
+    latency: dict[int | None, float] = {}
+    with rows_path.open("a") as log:
+        for steps in sampler_axis:
+            variant = copy.deepcopy(policy)
+            if steps is not None:
+                variant.config.inference_steps = int(steps)
+            latency[steps] = chunk_latency_ms(variant)
+            agent = PolicyAgent(variant, execute=config.execute)
+            for horizon in config.task_horizons:
+                todo = [s for s in seeds if (horizon, steps, s) not in done]
+                batch = max(config.n_envs * 2, 1)
+                for start in range(0, len(todo), batch):
+                    episodes = run_episodes(
+                        env_id,
+                        agent,
+                        todo[start : start + batch],
+                        horizon,
+                        env_kwargs=env_kwargs,
+                        n_envs=config.n_envs,
+                        vector=config.vector,
+                        progress=progress,
+                    )
+                    for episode in episodes:
+                        row = {**episode.to_dict(), "inference_steps": steps}
+                        rows.append(row)
+                        log.write(json.dumps(row) + "\n")
+                    log.flush()
+    results = _results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, latency)
+    problems = validate(results)
+    assert not problems, problems  # a bug, not a user error: the writer and schema disagree
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    _write_csv(out / "episodes.csv", results["episodes"])
+    label = f"{Path(saved['train']['out']).name} ({checkpoint.name})"
+    plot_success_vs_horizon([results], [label], out / "success_vs_horizon.png")
+    if config.video:
+        _videos(config, out, env_id, env_kwargs, policy, results, sampler_axis[-1])
+    return results
+
+
+def _results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, latency) -> dict:
+    wanted = set(seeds)
+    cells, curves = [], []
+    axis = sorted({r["inference_steps"] for r in rows}, key=lambda s: (s is None, s))
+    for steps in axis:
+        rates = []
+        for horizon in config.task_horizons:
+            cell_rows = [
+                r
+                for r in rows
+                if r["task_horizon"] == horizon
+                and r["inference_steps"] == steps
+                and r["seed"] in wanted
+            ]
+            if not cell_rows:
+                continue
+            n = len(cell_rows)
+            wins = sum(r["success"] for r in cell_rows)
+            low, high = wilson_interval(wins, n)
+            failures = [r["length"] for r in cell_rows if not r["success"]]
+            cells.append(
+                {
+                    "task_horizon": horizon,
+                    "inference_steps": steps,
+                    "episodes": n,
+                    "successes": wins,
+                    "success_rate": wins / n,
+                    "wilson_low": low,
+                    "wilson_high": high,
+                    "mean_subgoals_done": float(np.mean([r["subgoals_done"] for r in cell_rows])),
+                    "mean_failure_step": float(np.mean(failures)) if failures else None,
+                    "errors": sum(r["error"] is not None for r in cell_rows),
+                    "mean_episode_seconds": float(np.mean([r["seconds"] for r in cell_rows])),
+                    "chunk_latency_ms": latency.get(steps),
+                }
+            )
+            rates.append((horizon, wins / n))
+        if rates:
+            hs, ss = zip(*rates, strict=True)
+            curves.append(
+                {"inference_steps": steps, "auc": area_under_curve(hs, ss), "h50": h50(hs, ss)}
+            )
+    state_path = checkpoint / "trainer_state.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    return {
+        "schema": SCHEMA_ID,
+        "config": asdict(config),
+        "checkpoint": {
+            "path": str(checkpoint),
+            "step": int(state.get("step", 0)),
+            "policy": saved["policy"],
+            "train": saved["train"],
+            "val_loss": state.get("val_loss"),
+            "val_loss_ema": state.get("val_loss_ema"),
+        },
+        "env": {"id": env_id, "kwargs": env_kwargs, "split": config.split, "seeds": seeds},
+        "versions": _versions(),
+        "cells": cells,
+        "curves": curves,
+        "episodes": sorted(
+            (r for r in rows if r["seed"] in wanted),
+            key=lambda r: (r["inference_steps"] or 0, r["task_horizon"], r["seed"]),
+        ),
+    }
+
+
+def _versions() -> dict[str, str | None]:
+    import diffusers
+    import gymnasium
+    import mujoco
+
+    try:
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                cwd=Path(__file__).parent,
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "dopr_robot": __version__,
+        "git_commit": commit,
+        "torch": torch.__version__,
+        "mujoco": mujoco.__version__,
+        "gymnasium": gymnasium.__version__,
+        "diffusers": diffusers.__version__,
+    }
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    columns = [
+        "task_horizon",
+        "inference_steps",
+        "seed",
+        "success",
+        "subgoals_done",
+        "length",
+        "seconds",
+        "error",
+    ]
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row[k] for k in columns})
+
+
+def _videos(config, out, env_id, env_kwargs, policy, results, steps) -> None:
+    """Per H: failed episodes first (always kept), then successes, up to `video_episodes`;
+    re-rendered exactly (noise is keyed by seed and chunk). Names: videos/H0004.mp4."""
+    variant = copy.deepcopy(policy)
+    if steps is not None:
+        variant.config.inference_steps = int(steps)
+    for horizon in config.task_horizons:
+        rows = [
+            r
+            for r in results["episodes"]
+            if r["task_horizon"] == horizon and r["inference_steps"] == steps
+        ]
+        chosen = [r["seed"] for r in rows if not r["success"]][: config.video_episodes]
+        chosen += [r["seed"] for r in rows if r["success"]][: config.video_episodes - len(chosen)]
+        if not chosen:
+            continue
+        episodes: list[Episode] = run_episodes(
+            env_id,
+            PolicyAgent(variant, execute=config.execute),
+            sorted(chosen),
+            horizon,
+            env_kwargs=env_kwargs,
+            n_envs=len(chosen),
+            record=True,
+        )
+        fps = 20
+        write_video(out / "videos" / f"H{horizon:04d}.mp4", tile(episodes), fps)
