@@ -1,0 +1,188 @@
+"""The sweep end to end on a tiny trained policy: schema-valid results, decodable videos with
+the expected frame count, resume without redoing episodes, the render command, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import imageio.v3 as iio
+import pytest
+
+from dopr_robot.cli import main
+from dopr_robot.envs.collect import CollectConfig, collect
+from dopr_robot.eval import sweep as sweep_module
+from dopr_robot.eval.schema import validate
+from dopr_robot.eval.sweep import EvalConfig, evaluate
+from dopr_robot.policies import PolicyConfig
+from dopr_robot.train import TrainConfig, train
+
+POLICY = PolicyConfig(
+    mlp_width=32, mlp_depth=1, pred_horizon=8, action_horizon=4, inference_steps=2
+)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval")
+    store = folder / "balance.zarr"
+    collect(
+        CollectConfig("dopr_robot/Balance-v0", 60, 6, noise=0.05, perturbation=0.4),
+        store,
+        progress=False,
+    )
+    settings = TrainConfig(
+        data=str(store),
+        out=str(folder / "run"),
+        steps=4,
+        batch_size=16,
+        val_every=4,
+        checkpoint_every=4,
+        val_ratio=0.2,
+    )
+    train(settings, POLICY, progress=False)
+    return folder / "run"
+
+
+def test_results_follow_the_schema_and_hold_what_was_run(run, tmp_path):
+    config = EvalConfig(
+        checkpoint=str(run),
+        task_horizons=[5, 20],
+        episodes=4,
+        n_envs=2,
+        inference_steps=[1, 2],
+        video=True,
+        video_episodes=2,
+        out=str(tmp_path / "eval"),
+    )
+    results = evaluate(config, progress=False)
+    assert validate(results) == []
+    on_disk = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert validate(on_disk) == [] and on_disk["cells"] == results["cells"]
+    assert results["env"]["id"] == "dopr_robot/Balance-v0"
+    assert results["env"]["kwargs"]["perturbation"] == 0.4  # as collected
+    assert results["env"]["seeds"] == [2_000_000, 2_000_001, 2_000_002, 2_000_003]
+    assert {(c["task_horizon"], c["inference_steps"]) for c in results["cells"]} == {
+        (5, 1),
+        (5, 2),
+        (20, 1),
+        (20, 2),
+    }
+    assert len(results["episodes"]) == 16 and len(results["curves"]) == 2
+    assert all(c["chunk_latency_ms"] > 0 for c in results["cells"])
+    lines = (tmp_path / "eval" / "episodes.csv").read_text().splitlines()
+    assert len(lines) == 17 and lines[0].startswith("task_horizon,inference_steps,seed")
+    assert (tmp_path / "eval" / "success_vs_horizon.png").stat().st_size > 10_000
+    for horizon in (5, 20):  # failed episodes first, then successes, two per video
+        rows = [
+            r
+            for r in results["episodes"]
+            if r["task_horizon"] == horizon and r["inference_steps"] == 2
+        ]
+        chosen = ([r for r in rows if not r["success"]] + [r for r in rows if r["success"]])[:2]
+        video = iio.imread(tmp_path / "eval" / "videos" / f"H{horizon:04d}.mp4")
+        # one frame after reset and one per step of the longest episode shown
+        assert video.shape[0] == max(r["length"] for r in chosen) + 1
+        assert video.shape[1:] == (256, 512, 3)  # two 256x256 tiles side by side
+
+
+def test_schema_catches_a_broken_file(run, tmp_path):
+    results = evaluate(
+        EvalConfig(checkpoint=str(run), task_horizons=[3], episodes=2, out=str(tmp_path / "e")),
+        progress=False,
+    )
+    broken = json.loads(json.dumps(results))
+    del broken["cells"][0]["wilson_low"]
+    broken["episodes"][0]["success"] = "yes"
+    problems = validate(broken)
+    assert "results.cells[0] lacks 'wilson_low'" in problems
+    assert "results.episodes[0].success should be boolean, got str" in problems
+
+
+def test_an_interrupted_eval_resumes_without_redoing_episodes(run, tmp_path, monkeypatch):
+    out = tmp_path / "eval"
+    config = EvalConfig(
+        checkpoint=str(run), task_horizons=[5, 10], episodes=4, n_envs=2, out=str(out)
+    )
+    calls = []
+    original = sweep_module.run_episodes
+
+    def counted(*args, **kwargs):
+        calls.append((args[3], list(args[2])))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "run_episodes", counted)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(config, progress=False)
+    assert len((out / "episodes.jsonl").read_text().splitlines()) == 4  # H=5 finished
+    with pytest.raises(Exception, match="already exists; pass --resume"):
+        evaluate(config, progress=False)
+    calls.clear()
+    results = evaluate(config, resume=True, progress=False)
+    assert [h for h, _ in calls] == [10]  # only the unfinished horizon ran again
+    assert len(results["episodes"]) == 8
+
+
+def test_eval_and_render_commands(run, tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = [
+        "eval",
+        "--ckpt",
+        str(run),
+        "--task-horizons",
+        "4,8",
+        "--episodes",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        "--execute",
+        "2",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "H=4" in printed and "AUC" in printed
+    video = tmp_path / "one.mp4"
+    assert (
+        main(
+            [
+                "render",
+                "--ckpt",
+                str(run),
+                "--seed",
+                "7",
+                "--task-horizon",
+                "6",
+                "--out",
+                str(video),
+            ]
+        )
+        == 0
+    )
+    assert 2 <= iio.imread(video).shape[0] <= 7
+    for bad, message in [
+        (["eval", "--ckpt", str(tmp_path / "none")], "does not exist"),
+        (argv, "already exists; pass --resume"),
+        (
+            ["eval", "--ckpt", str(run), "--execute", "9", "--out", str(tmp_path / "x")],
+            "between 1 and the policy's Ta=4",
+        ),
+        (
+            [
+                "render",
+                "--ckpt",
+                str(run),
+                "--seed",
+                "1",
+                "--task-horizon",
+                "3",
+                "--out",
+                str(video),
+            ],
+            "already exists; pass --overwrite",
+        ),
+    ]:
+        assert main(bad) == 2, bad
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (bad, lines)
