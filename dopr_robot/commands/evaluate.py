@@ -50,6 +50,11 @@ def add_parser(commands) -> None:
         help="AsyncVectorEnv (one process per env)",
     )
     evaluate.add_argument("--video", action="store_true", help="a tiled mp4 per horizon")
+    evaluate.add_argument(
+        "--all-checkpoints",
+        action="store_true",
+        help="every checkpoint of the run: validation loss beside success, rank correlation",
+    )
     evaluate.add_argument("--out", type=Path, help="output directory")
     evaluate.add_argument("--resume", action="store_true", help="finish an interrupted eval")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval")
@@ -88,6 +93,19 @@ def _evaluate(args: argparse.Namespace) -> int:
         video=args.video,
         out=str(args.out) if args.out else None,
     )
+    if args.all_checkpoints:
+        from ..eval.checkpoints import evaluate_checkpoints
+
+        summary = evaluate_checkpoints(args.ckpt, config, progress=not args.quiet)
+        for row in summary["checkpoints"]:
+            print(
+                f"{row['checkpoint']}  val loss {row['val_loss']}  EMA {row['val_loss_ema']}"
+                f"  AUC {row['auc']:.3f}"
+            )
+        for key in ("val_loss", "val_loss_ema"):
+            rho = summary[f"spearman_{key}_vs_auc"]
+            print(f"Spearman({key}, AUC) = {'n/a' if rho is None else f'{rho:.2f}'}")
+        return 0
     results = evaluate(
         config, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
     )

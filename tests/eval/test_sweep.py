@@ -186,3 +186,36 @@ def test_eval_and_render_commands(run, tmp_path, capsys):
         assert main(bad) == 2, bad
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (bad, lines)
+
+
+def test_spearman_against_known_values():
+    from dopr_robot.eval.checkpoints import spearman
+
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) == pytest.approx(0.8)
+    assert spearman([1, 2], [1, 2]) is None
+    assert spearman([1, 1, 2], [3, 3, 3]) is None
+
+
+def test_all_checkpoints_puts_validation_loss_beside_success(run, tmp_path, capsys):
+    out = tmp_path / "ckpts"
+    argv = [
+        "eval",
+        "--ckpt",
+        str(run),
+        "--all-checkpoints",
+        "--task-horizons",
+        "4",
+        "--episodes",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["checkpoint"] for r in summary["checkpoints"]] == ["step_0000004"]
+    assert summary["checkpoints"][0]["val_loss"] is not None
+    assert (out / "val_loss_vs_success.png").exists()
+    assert "Spearman(val_loss, AUC) = n/a" in capsys.readouterr().out  # one checkpoint only

@@ -1,0 +1,104 @@
+"""Validation loss beside closed-loop success, over the checkpoints of one run.
+
+Every checkpoint of a run is swept with the same settings and seeds (finished sweeps are reused,
+so this resumes too). The summary lists, per checkpoint, its step, validation loss (live and
+EMA) and AUC of success over the swept H, and the Spearman rank correlation of each loss with
+the AUC (lower loss should mean higher success; the correlation says how far it does).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..errors import UserError  # noqa: E402
+from .sweep import EvalConfig, evaluate  # noqa: E402
+
+
+def _ranks(values: list[float]) -> np.ndarray:
+    """Ranks from 1, ties sharing their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for value in set(values):
+        tied = [i for i, v in enumerate(values) if v == value]
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float | None:
+    """Spearman's rho; None with fewer than 3 points or a constant side."""
+    if len(x) < 3:
+        return None
+    rx, ry = _ranks(x), _ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def evaluate_checkpoints(run: Path, config: EvalConfig, progress: bool = True) -> dict[str, Any]:
+    folders = sorted((Path(run) / "checkpoints").glob("step_*"))
+    if not folders:
+        raise UserError(f"{run} holds no checkpoints")
+    out = Path(config.out or Path(run) / "eval" / f"checkpoints-{config.split}")
+    rows = []
+    for folder in folders:
+        sweep_out = out / folder.name
+        done = sweep_out / "results.json"
+        if done.exists():
+            results = json.loads(done.read_text())
+        else:
+            single = replace(config, checkpoint=str(folder), out=str(sweep_out))
+            results = evaluate(single, resume=sweep_out.exists(), progress=progress)
+        curve = results["curves"][-1]
+        rows.append(
+            {
+                "checkpoint": folder.name,
+                "step": results["checkpoint"]["step"],
+                "val_loss": results["checkpoint"]["val_loss"],
+                "val_loss_ema": results["checkpoint"]["val_loss_ema"],
+                "auc": curve["auc"],
+                "h50": curve["h50"],
+            }
+        )
+    summary = {"run": str(run), "config": config.__dict__, "checkpoints": rows}
+    for key in ("val_loss", "val_loss_ema"):
+        pairs = [(r[key], r["auc"]) for r in rows if r[key] is not None]
+        summary[f"spearman_{key}_vs_auc"] = (
+            spearman([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None
+        )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    _plot(rows, out / "val_loss_vs_success.png")
+    return summary
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(5, 4), dpi=120)
+    for key, marker in (("val_loss", "o"), ("val_loss_ema", "s")):
+        points = [(r[key], r["auc"], r["step"]) for r in rows if r[key] is not None]
+        if points:
+            axis.scatter(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                marker=marker,
+                label=key.replace("_", " "),
+            )
+            for x, y, step in points:
+                axis.annotate(
+                    str(step), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points"
+                )
+    axis.set_xlabel("validation loss")
+    axis.set_ylabel("closed-loop success (AUC over H)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
