@@ -32,3 +32,4 @@ bench: venv
 	$(PY) bench/data_throughput.py
 	$(PY) bench/env_speed.py
 	$(PY) bench/train_throughput.py
+	$(PY) bench/eval_speed.py
