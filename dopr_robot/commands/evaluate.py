@@ -117,7 +117,11 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"sub-goals {cell['mean_subgoals_done']:.2f}  errors {cell['errors']}"
         )
     for curve in results["curves"]:
-        h50 = "not reached" if curve["h50"] is None else f"{curve['h50']:.1f}"
+        cells = [c for c in results["cells"] if c["inference_steps"] == curve["inference_steps"]]
+        shortest = min(cells, key=lambda c: c["task_horizon"])
+        h50 = "not reached within the sweep" if curve["h50"] is None else f"{curve['h50']:.1f}"
+        if shortest["success_rate"] == 0:
+            h50 = "undefined (no success at the shortest H)"
         print(f"AUC {curve['auc']:.3f}   H50 {h50}")
     return 0
 
