@@ -44,3 +44,12 @@ class Denoiser(nn.Module):
             return self.net(sample, time, cond)
         inputs = torch.cat([sample.flatten(1), self.time_embedding(time), cond], dim=-1)
         return self.net(inputs).reshape(sample.shape[0], *self.chunk_shape)
+
+    def integrate(self, scheduler, steps: int, noise: torch.Tensor, cond: torch.Tensor):
+        """Run a diffusers scheduler's sampling loop from `noise`: DDIM for diffusion,
+        FlowMatch Euler/Heun for flow; the scheduler decides what the output means."""
+        x = noise
+        scheduler.set_timesteps(steps)
+        for t in scheduler.timesteps:
+            x = scheduler.step(self(x, t.to(x.device), cond), t, x).prev_sample
+        return x

@@ -39,10 +39,6 @@ class DiffusionPolicy(Policy):
         return loss, {"loss": loss.item()}
 
     def sample(self, cond, noise):
-        x = noise
-        scheduler = self.inference_scheduler
-        scheduler.set_timesteps(self.config.inference_steps)
-        for t in scheduler.timesteps:
-            output = self.denoiser(x, t.to(x.device), cond)
-            x = scheduler.step(output, t, x).prev_sample
-        return x
+        return self.denoiser.integrate(
+            self.inference_scheduler, self.config.inference_steps, noise, cond
+        )
