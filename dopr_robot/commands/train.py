@@ -62,8 +62,8 @@ def _train(args: argparse.Namespace) -> int:
     }
     train_values.update({k: v for k, v in flags.items() if v is not None})
     train_values["out"] = str(args.out)
-    if args.data is not None:
-        train_values["data"] = str(args.data)
+    if args.data is not None:  # absolute: eval finds the demonstrations from any directory
+        train_values["data"] = str(args.data.resolve())
     if args.policy:
         policy_values["kind"] = args.policy
     if args.backbone:

@@ -98,7 +98,7 @@ def _environment(config: EvalConfig, train: dict) -> tuple[str, dict[str, Any]]:
     if env_id is None:
         raise UserError(
             "the checkpoint's demonstrations do not name their env (not collected by "
-            "dopr-robot collect, or moved); pass --env"
+            "dopr-robot collect, or moved); pass --env (and --perturbation)"
         )
     kwargs = dict(collected.get("env_kwargs", {})) if env_id == collected.get("env_id") else {}
     perturbation = config.perturbation
@@ -108,6 +108,21 @@ def _environment(config: EvalConfig, train: dict) -> tuple[str, dict[str, Any]]:
         )
     kwargs["perturbation"] = float(perturbation)
     return env_id, kwargs
+
+
+def _check_same_config(path: Path, config: EvalConfig) -> None:
+    """A resumed sweep must be the sweep that was started; the first run records it."""
+    mine = {k: v for k, v in asdict(config).items() if k != "video"}
+    if not path.exists():
+        path.write_text(json.dumps(mine, indent=2))
+        return
+    saved = json.loads(path.read_text())
+    differing = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+    if differing:
+        raise UserError(
+            f"{path.parent} was started with other settings ({', '.join(differing)}); resume "
+            "with the same ones, or pass --overwrite"
+        )
 
 
 def chunk_latency_ms(policy, repeats: int = 20) -> float:
@@ -149,6 +164,7 @@ def evaluate(
             raise UserError(f"{out} already exists; pass --resume to finish it or --overwrite")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_config(out / "eval_config.json", config)
     policy = load_policy(checkpoint, ema=config.ema)
     if config.execute is not None and not 1 <= config.execute <= policy.config.action_horizon:
         raise UserError(

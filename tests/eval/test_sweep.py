@@ -219,3 +219,13 @@ def test_all_checkpoints_puts_validation_loss_beside_success(run, tmp_path, caps
     assert summary["checkpoints"][0]["val_loss"] is not None
     assert (out / "val_loss_vs_success.png").exists()
     assert "Spearman(val_loss, AUC) = n/a" in capsys.readouterr().out  # one checkpoint only
+
+
+def test_resuming_with_other_settings_is_refused(run, tmp_path):
+    out = str(tmp_path / "eval")
+    evaluate(
+        EvalConfig(checkpoint=str(run), task_horizons=[3], episodes=2, out=out), progress=False
+    )
+    other = EvalConfig(checkpoint=str(run), task_horizons=[3], episodes=3, out=out)
+    with pytest.raises(Exception, match=r"started with other settings \(episodes\)"):
+        evaluate(other, resume=True, progress=False)
