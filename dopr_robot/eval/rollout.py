@@ -36,7 +36,8 @@ class Episode:
     length: int
     seconds: float
     error: str | None = None
-    frames: list[np.ndarray] | None = field(default=None, repr=False, compare=False)
+    #: (RGB frame, sub-goals done at that moment) per step, when recorded
+    frames: list[tuple[np.ndarray, int]] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "frames"}
@@ -104,10 +105,12 @@ def run_episodes(
     results: dict[int, Episode] = {}
     frames: list[list[np.ndarray]] = [[] for _ in range(count)]
 
+    progress_now = np.zeros(count, dtype=int)  # sub-goals done so far, for video labels
+
     def capture(indices) -> None:
         for i in indices:
             if record and slots[i] is not None:
-                frames[i].append(vec.envs[i].render())
+                frames[i].append((vec.envs[i].render(), int(progress_now[i])))
 
     bar = _bar(progress, len(seeds), task_horizon)
     try:
@@ -127,6 +130,7 @@ def run_episodes(
             actions = np.stack([plans[i].pop(0) for i in range(count)])
             observation, _, terminated, truncated, info = vec.step(actions)
             steps += 1
+            progress_now[:] = info["subgoals_done"]
             capture(range(count))
             for key, value in observation.items():
                 history[key][:, :-1] = history[key][:, 1:]
@@ -158,6 +162,7 @@ def run_episodes(
             observation, _ = vec.reset(seed=reset_seeds, options={"reset_mask": ended})
             for key, value in observation.items():
                 history[key][ended] = np.repeat(value[ended][:, None], depth, axis=1)
+            progress_now[ended] = 0
             capture(np.flatnonzero(ended))
     finally:
         vec.close()

@@ -33,12 +33,11 @@ def episode_frames(episode: Episode) -> list[np.ndarray]:
     """The episode's frames, labelled; the last one with its outcome border."""
     frames = episode.frames or []
     labelled = []
-    for step, frame in enumerate(frames):
+    for step, (frame, subgoals) in enumerate(frames):
         last = step == len(frames) - 1
-        text = f"seed {episode.seed}  step {step}"
+        text = f"seed {episode.seed}  step {step}  sub-goals {subgoals}/{episode.task_horizon}"
         if last:
-            text += f"  {episode.subgoals_done}/{episode.task_horizon} "
-            text += "SUCCESS" if episode.success else "FAIL"
+            text += "  SUCCESS" if episode.success else "  FAIL"
         border = (GREEN if episode.success else RED) if last else None
         labelled.append(label(frame, text, border))
     return labelled
