@@ -1,21 +1,25 @@
-"""Closed-loop evaluation: rollouts over vector envs, seed lists, success statistics.
+"""Closed-loop evaluation: rollouts over vector envs, seed lists, statistics, the task-horizon
+sweep with results.json, plots and videos, and validation loss beside success.
 
-(Issue 6 in progress: the horizon sweep with results.json, plots, videos and the `eval` and
-`render` commands are not built yet.)
+    from dopr_robot.eval import EvalConfig, evaluate
+    results = evaluate(EvalConfig(checkpoint="runs/x", task_horizons=[1, 2, 4, 8]))
 """
 
 from .agents import ExpertAgent, PolicyAgent, RandomAgent
 from .rollout import Episode, run_episodes
 from .seeds import episode_seeds
 from .stats import area_under_curve, h50, wilson_interval
+from .sweep import EvalConfig, evaluate
 
 __all__ = [
     "Episode",
+    "EvalConfig",
     "ExpertAgent",
     "PolicyAgent",
     "RandomAgent",
     "area_under_curve",
     "episode_seeds",
+    "evaluate",
     "h50",
     "run_episodes",
     "wilson_interval",
