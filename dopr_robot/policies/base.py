@@ -53,6 +53,11 @@ class Policy(nn.Module):
             key: self.normalizer.normalize(key, obs[key][:, :to].to(self._device))
             for key in self.config.obs_keys
         }
+        if self.config.ill_conditioning != 1.0:
+            for key in self.encoder.low_dim_keys:
+                scale = torch.ones(normalized[key].shape[-1], device=self._device)
+                scale[1::2] = self.config.ill_conditioning
+                normalized[key] = normalized[key] * scale
         return self.encoder(normalized)
 
     @property

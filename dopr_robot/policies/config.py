@@ -51,6 +51,9 @@ class PolicyConfig:
     """features per image key out of the VisualCore (SpatialSoftmax keypoints -> linear)"""
     crop_fraction: float = 0.9
     """random crop size as a fraction of the image side (training); center crop at inference"""
+    ill_conditioning: float = 1.0
+    """multiply every odd-indexed low-dim input by this after normalisation (1 = standardised);
+    a controlled, deliberately ill-conditioned input, the setting DoPr's theory is about"""
 
     def check(self) -> None:
         if self.kind not in POLICY_KINDS:
@@ -79,6 +82,8 @@ class PolicyConfig:
             )
         if self.flow_solver not in ("euler", "heun"):
             raise ValueError(f"flow_solver must be euler or heun, got {self.flow_solver!r}")
+        if not self.ill_conditioning > 0:
+            raise ValueError(f"ill_conditioning must be > 0, got {self.ill_conditioning}")
         if self.inference_steps < 1:
             raise ValueError(f"inference_steps must be >= 1, got {self.inference_steps}")
 

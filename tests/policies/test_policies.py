@@ -152,3 +152,18 @@ def test_image_policy_smoke_test_at_tiny_size():
     core = policy.encoder.images["image"].core
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in core.parameters())
     assert policy.eval().predict_action(batch["obs"]).shape == (4, 4, 2)
+
+
+def test_ill_conditioning_scales_every_odd_low_dim_input_after_normalisation():
+    plain, data = fitted("regression")
+    scaled, _ = fitted("regression", ill_conditioning=10.0)
+    scaled.load_state_dict(plain.state_dict())
+    captured = {}
+    for name, policy in (("plain", plain), ("scaled", scaled)):
+        policy.encoder.register_forward_hook(lambda m, args, out, n=name: captured.update({n: out}))
+        policy.encode(data["obs"])
+    ratio = (captured["scaled"] / captured["plain"]).reshape(32, 2, 5)
+    torch.testing.assert_close(ratio[..., 0::2], torch.ones_like(ratio[..., 0::2]))
+    torch.testing.assert_close(ratio[..., 1::2], torch.full_like(ratio[..., 1::2], 10.0))
+    with pytest.raises(ValueError, match="ill_conditioning must be > 0"):
+        build_policy(PolicyConfig(ill_conditioning=0.0), META)
