@@ -129,15 +129,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from ..eval.agents import PolicyAgent
     from ..eval.rollout import run_episodes
-    from ..eval.sweep import EvalConfig, _checkpoint, _environment
+    from ..eval.sweep import EvalConfig, _environment
     from ..eval.video import tile, write_video
-    from ..train.checkpoint import load_policy, read_config
+    from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 
     if args.out.exists() and not args.overwrite:
         raise UserError(f"{args.out} already exists; pass --overwrite to replace it")
     if args.task_horizon < 1:
         raise UserError(f"--task-horizon must be at least 1, got {args.task_horizon}")
-    checkpoint = _checkpoint(args.ckpt)
+    checkpoint = resolve_checkpoint(args.ckpt)
     config = EvalConfig(checkpoint=str(checkpoint), env_id=args.env, perturbation=args.perturbation)
     env_id, kwargs = _environment(config, read_config(checkpoint)["train"])
     policy = load_policy(checkpoint)

@@ -14,6 +14,7 @@ import torch
 
 from ..envs import expert_for
 from ..policies import Policy
+from ..policies.noise import seeded_generator
 
 
 class PolicyAgent:
@@ -34,15 +35,13 @@ class PolicyAgent:
     def plan(self, observations: dict[str, np.ndarray], keys: list[tuple[int, int]]) -> np.ndarray:
         obs = {k: torch.from_numpy(np.ascontiguousarray(observations[k])) for k in self.obs_keys}
         noise = torch.stack(
-            [torch.randn(self.noise_shape, generator=_generator(self.seed, *key)) for key in keys]
+            [
+                torch.randn(self.noise_shape, generator=seeded_generator(self.seed, *key))
+                for key in keys
+            ]
         )
         chunk = self.policy.predict_action(obs, initial_noise=noise)
         return chunk[:, : self.execute].cpu().numpy()
-
-
-def _generator(*numbers: int) -> torch.Generator:
-    entropy = np.random.SeedSequence([int(n) for n in numbers]).generate_state(2)
-    return torch.Generator().manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
 
 
 class ExpertAgent:

@@ -30,7 +30,7 @@ import torch
 
 from .. import __version__
 from ..errors import UserError
-from ..train.checkpoint import latest_checkpoint, load_policy, read_config
+from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 from .agents import PolicyAgent
 from .plots import plot_success_vs_horizon
 from .rollout import Episode, run_episodes
@@ -72,17 +72,6 @@ class EvalConfig:
     """episodes per video"""
     out: str | None = None
     """output directory (default: <run>/eval/<checkpoint>-<split>)"""
-
-
-def _checkpoint(path: Path) -> Path:
-    if not path.exists():
-        raise UserError(f"{path} does not exist")
-    if (path / "model.safetensors").exists():
-        return path
-    latest = latest_checkpoint(path)
-    if latest is None:
-        raise UserError(f"{path} holds no checkpoint")
-    return latest
 
 
 def _environment(config: EvalConfig, train: dict) -> tuple[str, dict[str, Any]]:
@@ -153,7 +142,7 @@ def evaluate(
         seeds = episode_seeds(config.split, config.episodes)
     except ValueError as error:
         raise UserError(str(error)) from None
-    checkpoint = _checkpoint(Path(config.checkpoint))
+    checkpoint = resolve_checkpoint(config.checkpoint)
     saved = read_config(checkpoint)
     env_id, env_kwargs = _environment(config, saved["train"])
     out = Path(

@@ -13,6 +13,13 @@ import numpy as np
 import torch
 
 
+def seeded_generator(*numbers: int) -> torch.Generator:
+    """A torch generator seeded from a tuple of integers (64 bits of a numpy SeedSequence), so
+    that nearby tuples give unrelated streams."""
+    entropy = np.random.SeedSequence([int(n) for n in numbers]).generate_state(2)
+    return torch.Generator().manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
+
+
 class StepNoise:
     """Gaussian and uniform draws for rows `rows` of a global batch of `global_batch` samples."""
 
@@ -24,8 +31,7 @@ class StepNoise:
         rows: slice | None = None,
         device: torch.device | str = "cpu",
     ):
-        entropy = np.random.SeedSequence([int(seed), int(step)]).generate_state(2)
-        self.generator = torch.Generator().manual_seed(int(entropy[0]) << 32 | int(entropy[1]))
+        self.generator = seeded_generator(seed, step)
         self.global_batch = int(global_batch)
         self.rows = rows if rows is not None else slice(0, self.global_batch)
         self.device = torch.device(device)

@@ -103,6 +103,19 @@ def latest_checkpoint(run: Path) -> Path | None:
     return max(steps)[1] if steps else None
 
 
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint directory as given, or a run directory's latest checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} does not exist")
+    if (path / "model.safetensors").exists():
+        return path
+    latest = latest_checkpoint(path)
+    if latest is None:
+        raise UserError(f"{path} holds no checkpoint")
+    return latest
+
+
 def read_config(checkpoint: Path) -> dict[str, Any]:
     path = Path(checkpoint) / "config.json"
     try:
@@ -131,14 +144,7 @@ def load_optimizer_state(checkpoint: Path) -> dict[str, Any]:
 def load_policy(checkpoint: str | Path, ema: bool = True, device: str = "cpu") -> Policy:
     """The policy a checkpoint holds (EMA weights when present and asked for), in eval mode.
     `checkpoint` may be a run directory (its latest checkpoint is used)."""
-    checkpoint = Path(checkpoint)
-    if not checkpoint.exists():
-        raise UserError(f"{checkpoint} does not exist")
-    if not (checkpoint / "model.safetensors").exists():
-        latest = latest_checkpoint(checkpoint)
-        if latest is None:
-            raise UserError(f"{checkpoint} holds no checkpoint")
-        checkpoint = latest
+    checkpoint = resolve_checkpoint(checkpoint)
     config = read_config(checkpoint)
     policy = build_policy(
         PolicyConfig.from_dict(config["policy"]), ShapeMeta.from_dict(config["shape_meta"])
