@@ -129,7 +129,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from ..eval.agents import PolicyAgent
     from ..eval.rollout import run_episodes
-    from ..eval.sweep import EvalConfig, _environment
+    from ..eval.sweep import EvalConfig, resolve_environment
     from ..eval.video import tile, write_video
     from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 
@@ -139,7 +139,7 @@ def _render(args: argparse.Namespace) -> int:
         raise UserError(f"--task-horizon must be at least 1, got {args.task_horizon}")
     checkpoint = resolve_checkpoint(args.ckpt)
     config = EvalConfig(checkpoint=str(checkpoint), env_id=args.env, perturbation=args.perturbation)
-    env_id, kwargs = _environment(config, read_config(checkpoint)["train"])
+    env_id, kwargs = resolve_environment(config, read_config(checkpoint)["train"])
     policy = load_policy(checkpoint)
     try:
         agent = PolicyAgent(policy, execute=args.execute)

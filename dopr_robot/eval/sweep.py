@@ -74,7 +74,7 @@ class EvalConfig:
     """output directory (default: <run>/eval/<checkpoint>-<split>)"""
 
 
-def _environment(config: EvalConfig, train: dict) -> tuple[str, dict[str, Any]]:
+def resolve_environment(config: EvalConfig, train: dict) -> tuple[str, dict[str, Any]]:
     """The env id and make kwargs: as collected, unless the config says otherwise."""
     collected: dict[str, Any] = {}
     try:
@@ -144,7 +144,7 @@ def evaluate(
         raise UserError(str(error)) from None
     checkpoint = resolve_checkpoint(config.checkpoint)
     saved = read_config(checkpoint)
-    env_id, env_kwargs = _environment(config, saved["train"])
+    env_id, env_kwargs = resolve_environment(config, saved["train"])
     out = Path(
         config.out or checkpoint.parent.parent / "eval" / f"{checkpoint.name}-{config.split}"
     )
