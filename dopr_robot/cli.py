@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from . import __version__
-from .commands import collect, data, evaluate, train
+from .commands import collect, data, evaluate, study, train
 from .errors import UserError
 
 
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_parser(commands)
     train.add_parser(commands)
     evaluate.add_parser(commands)
+    study.add_parser(commands)
     return parser
 
 

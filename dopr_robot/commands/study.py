@@ -1,0 +1,58 @@
+"""`dopr-robot study`: the main job — demonstrations to a verdict on DoPr, in one command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(commands) -> None:
+    study = commands.add_parser(
+        "study",
+        help="collect, train optimizers x lrs x seeds, evaluate closed loop, write report.md",
+    )
+    study.add_argument(
+        "--preset",
+        choices=("quick", "default", "full"),
+        default="default",
+        help="configs/study/<preset>.toml: quick (~3 min), default (~20 min, 2 CPU cores), "
+        "full (GPU-sized)",
+    )
+    study.add_argument("--config", type=Path, help="a study TOML instead of a preset")
+    study.add_argument("--out", type=Path, help="study directory (default: runs/<name>)")
+    study.add_argument("--workers", type=int, help="parallel processes (default: the config's)")
+    study.add_argument(
+        "--overwrite", action="store_true", help="delete the study directory and start again"
+    )
+    study.add_argument(
+        "--readme",
+        type=Path,
+        help="also write the generated results section into this README (between its "
+        "study-results markers) and copy the figures next to it under docs/results/",
+    )
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    study.set_defaults(func=_study)
+
+
+def _study(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..study.config import load_study, preset_path
+    from ..study.readme import update_readme
+    from ..study.report import verdict_lines
+    from ..study.runner import run_study
+
+    config = load_study(args.config if args.config else preset_path(args.preset))
+    if args.workers is not None:
+        if args.workers < 1:
+            raise UserError(f"--workers must be at least 1, got {args.workers}")
+        config.workers = args.workers
+    if args.readme is not None and not args.readme.is_file():
+        raise UserError(f"{args.readme} does not exist; --readme needs the README to update")
+    root = args.out or Path("runs") / config.name
+    summary = run_study(config, root, overwrite=args.overwrite, progress=not args.quiet)
+    print("\n".join(line for line in verdict_lines(summary) if line))
+    print(f"report: {root / 'report.md'}")
+    if args.readme is not None:
+        update_readme(args.readme, root, summary, config)
+        print(f"results section written into {args.readme}")
+    return 0

@@ -1,0 +1,105 @@
+"""The study's units of work, each safe to rerun: it skips what is finished and resumes the rest.
+
+They run in worker processes (top-level functions, picklable arguments) or in-process; each
+returns a short dict for the progress line. A run that diverges is a result, not a crash: the
+trainer keeps its last finite checkpoint, and `diverged.json` records where it stopped; the
+summary counts it as failing every episode.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ..envs.collect import collect
+from ..eval.sweep import EvalConfig, evaluate
+from ..train import TrainingDiverged, train
+from ..train.checkpoint import latest_checkpoint
+from .config import StudyConfig, TaskSpec
+from .plan import Run, collect_config, data_path, run_configs, task_of
+
+DIVERGED = "diverged.json"
+
+
+def init_worker(threads: int) -> None:
+    """Each worker process gets its share of the cores (torch would otherwise take them all)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def collect_task(task: TaskSpec, root: str) -> dict:
+    """Demonstrations for one task, collected once; a partial store is resumed."""
+    out = data_path(Path(root), task)
+    config = collect_config(task)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = collect(config, out, resume=out.exists(), progress=False)
+    return {"job": f"collect {task.name}", "episodes": result.episodes}
+
+
+def finished_step(directory: Path) -> int | None:
+    checkpoint = latest_checkpoint(directory) if directory.exists() else None
+    if checkpoint is None:
+        return None
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    return int(state["step"])
+
+
+def diverged(directory: Path) -> dict | None:
+    path = directory / DIVERGED
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
+    """Train one run (or finish it), then evaluate it on the validation seeds."""
+    root_path = Path(root)
+    directory = run.directory(root_path)
+    train_config, policy_config = run_configs(config, root_path, run)
+    if diverged(directory) is None and finished_step(directory) != train_config.steps:
+        resume = finished_step(directory) is not None
+        if not resume and directory.exists():
+            shutil.rmtree(directory)  # killed before its first checkpoint: nothing to keep
+        try:
+            train(train_config, policy_config, resume=resume, progress=False)
+        except TrainingDiverged as error:
+            (directory / DIVERGED).write_text(json.dumps({"message": str(error)}))
+    if diverged(directory) is None:
+        _evaluate(config, root_path, run, "validation", video=False)
+    return {"job": f"train {run.directory(root_path).relative_to(root_path / 'runs')}"}
+
+
+def test(config: StudyConfig, root: str, run: Run, video: bool) -> dict:
+    """Evaluate one tuned run on the test seeds (the numbers the verdict uses)."""
+    root_path = Path(root)
+    if diverged(run.directory(root_path)) is None:
+        _evaluate(config, root_path, run, "test", video=video)
+    return {"job": f"test {run.directory(root_path).relative_to(root_path / 'runs')}"}
+
+
+def _evaluate(config: StudyConfig, root: Path, run: Run, split: str, video: bool) -> None:
+    task = task_of(config, run.cell.task)
+    out = run.validation_dir(root) if split == "validation" else run.test_dir(root)
+    if _evaluation_done(out, task, video):
+        return
+    episodes = task.validation_episodes if split == "validation" else task.test_episodes
+    eval_config = EvalConfig(
+        checkpoint=str(run.directory(root)),
+        task_horizons=list(task.horizons),
+        episodes=episodes,
+        split=split,
+        execute=task.execute,
+        n_envs=min(config.eval_envs, episodes),
+        video=video,
+        video_episodes=config.video_episodes,
+        out=str(out),
+    )
+    evaluate(eval_config, resume=out.exists(), progress=False)
+
+
+def _evaluation_done(out: Path, task: TaskSpec, video: bool) -> bool:
+    if not (out / "results.json").exists():
+        return False
+    if video:  # videos are written after results.json; a kill in between leaves them missing
+        return all((out / "videos" / f"H{h:04d}.mp4").exists() for h in task.horizons)
+    return True

@@ -1,0 +1,147 @@
+"""The study's grid: cells, runs, where each lives on disk and the settings each trains with.
+
+A cell is (task, policy kind, conditioning factor): the unit a verdict is given for (per H). A run
+is one training: a cell × optimizer × learning rate × training seed. Runs of the two optimizers
+of a pair with the same seed share data order, sampling noise and initial weights (the trainer
+seeds all three from it), so their difference is paired.
+
+Layout under the study directory:
+    study.json                      the settings the study was started with
+    data/<task>.zarr                demonstrations (collected once, shared by every run)
+    runs/<task>/<policy>-c<factor>/<optimizer>-lr<lr>-s<seed>/
+        config.json, checkpoints/, metrics.jsonl     (the trainer's run directory)
+        eval/validation/, eval/test/                 (the evaluator's outputs)
+    report.md, summary.json, plots/
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..envs.collect import CollectConfig
+from ..envs.registry import PERTURBATION_LEVELS
+from ..policies import PolicyConfig
+from ..train import TrainConfig
+from .config import StudyConfig, TaskSpec
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    policy: str
+    conditioning: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}/{self.policy}-c{self.conditioning:g}"
+
+    @property
+    def label(self) -> str:
+        inputs = (
+            "standardised inputs"
+            if self.conditioning == 1
+            else f"ill-conditioned inputs (x{self.conditioning:g})"
+        )
+        return f"{self.task} · {self.policy} · {inputs}"
+
+
+@dataclass(frozen=True)
+class Run:
+    cell: Cell
+    optimizer: str
+    """the optimizer's label in the study config"""
+    lr: float
+    seed: int
+
+    def directory(self, root: Path) -> Path:
+        name = f"{self.optimizer}-lr{self.lr:g}-s{self.seed}"
+        return (
+            root
+            / "runs"
+            / self.cell.task
+            / f"{self.cell.policy}-c{self.cell.conditioning:g}"
+            / name
+        )
+
+    def validation_dir(self, root: Path) -> Path:
+        return self.directory(root) / "eval" / "validation"
+
+    def test_dir(self, root: Path) -> Path:
+        return self.directory(root) / "eval" / "test"
+
+
+def compared_optimizers(config: StudyConfig) -> list[str]:
+    """Every optimizer label that appears in a pair, in first-appearance order."""
+    labels: list[str] = []
+    for pair in config.pairs:
+        labels += [label for label in pair if label not in labels]
+    return labels
+
+
+def cells(config: StudyConfig) -> list[Cell]:
+    return [
+        Cell(task.name, kind, float(factor))
+        for task in config.tasks
+        for kind in config.task_policies(task)
+        for factor in config.conditioning
+    ]
+
+
+def runs(config: StudyConfig) -> list[Run]:
+    return [
+        Run(cell, label, float(lr), seed)
+        for cell in cells(config)
+        for label in compared_optimizers(config)
+        for lr in config.optimizers[label].lr
+        for seed in range(config.seeds)
+    ]
+
+
+def task_of(config: StudyConfig, name: str) -> TaskSpec:
+    return next(task for task in config.tasks if task.name == name)
+
+
+def data_path(root: Path, task: TaskSpec) -> Path:
+    return root / "data" / f"{task.name}.zarr"
+
+
+def collect_config(task: TaskSpec) -> CollectConfig:
+    perturbation = task.perturbation
+    if perturbation is None:
+        perturbation = PERTURBATION_LEVELS.get(task.env_id, 0.0)
+    return CollectConfig(
+        env_id=task.env_id,
+        task_horizon=task.collect_horizon,
+        episodes=task.demos,
+        noise=task.noise,
+        perturbation=float(perturbation),
+        image=task.image,
+        env_kwargs=dict(task.env_kwargs),
+    )
+
+
+def run_configs(config: StudyConfig, root: Path, run: Run) -> tuple[TrainConfig, PolicyConfig]:
+    """The trainer's settings for one run: study defaults < task overrides < the run's own."""
+    task = task_of(config, run.cell.task)
+    spec = config.optimizers[run.optimizer]
+    train_values = config.train_values(task)
+    train = TrainConfig.from_dict(
+        {
+            **train_values,
+            "data": str(data_path(root, task).resolve()),
+            "out": str(run.directory(root)),
+            "optimizer": spec.name,
+            "optimizer_kwargs": {**train_values.get("optimizer_kwargs", {}), **spec.kwargs},
+            "lr": run.lr,
+            "seed": run.seed,
+        }
+    )
+    policy = PolicyConfig.from_dict(
+        {
+            **config.policy_values(task),
+            "kind": run.cell.policy,
+            "ill_conditioning": run.cell.conditioning,
+        }
+    )
+    return train, policy

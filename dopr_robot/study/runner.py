@@ -1,0 +1,150 @@
+"""Run a study end to end: collect → train + validate → choose lr → test → report.
+
+Every stage skips what is already on disk, so rerunning the same command after an interruption
+finishes the study without redoing finished runs or evaluations. The settings a study was started
+with are kept in `study.json`; a rerun with other settings is refused (one sentence) unless
+`overwrite`. Jobs run in `workers` spawned processes, each with cores/workers torch threads (two
+single-threaded trainings beat one two-threaded one on this kind of small network); with
+`workers = 1` everything runs in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import UserError
+from . import jobs
+from .config import StudyConfig
+from .plan import runs
+from .report import write_report
+from .summary import choose_learning_rates, run_record, summarise, tuned_runs
+
+#: settings that do not change any number the study produces
+NOT_COMPARED = ("workers", "expected_minutes", "videos")
+
+
+def _comparable(config: StudyConfig) -> dict[str, Any]:
+    values = json.loads(json.dumps(config.to_dict()))
+    return {k: v for k, v in values.items() if k not in NOT_COMPARED}
+
+
+def prepare_directory(config: StudyConfig, root: Path, overwrite: bool) -> None:
+    record = root / "study.json"
+    if root.exists() and any(root.iterdir()):
+        if overwrite:
+            shutil.rmtree(root)
+        elif not record.exists():
+            raise UserError(f"{root} exists and is not a study directory; choose another --out")
+        else:
+            saved = json.loads(record.read_text())
+            mine = _comparable(config)
+            differing = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+            if differing:
+                raise UserError(
+                    f"{root} holds a study started with other settings ({', '.join(differing)}); "
+                    "rerun with the same ones to resume, or pass --overwrite or another --out"
+                )
+    root.mkdir(parents=True, exist_ok=True)
+    if not record.exists():
+        record.write_text(json.dumps(_comparable(config), indent=2))
+
+
+class _Executor:
+    """Runs job lists in a process pool (or inline), advancing one progress bar."""
+
+    def __init__(self, workers: int, bar):
+        self.bar = bar
+        self.pool = None
+        if workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=jobs.init_worker,
+                initargs=(threads,),
+            )
+
+    def map(self, stage: str, calls: list[tuple[Callable, tuple]]) -> None:
+        if self.bar is not None:
+            self.bar.set_description(stage)
+        if self.pool is None:
+            for function, args in calls:
+                self._done(function(*args))
+            return
+        pending: set[Future] = {self.pool.submit(function, *args) for function, args in calls}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in finished:
+                error = future.exception()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise error
+                self._done(future.result())
+
+    def _done(self, result: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(result["job"][-60:], refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def run_study(
+    config: StudyConfig,
+    root: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or finish) the study in `root`; returns the summary (also summary.json, report.md)."""
+    root = Path(root)
+    prepare_directory(config, root, overwrite)
+    started = time.perf_counter()
+    all_runs = runs(config)
+    tested = len(all_runs) // max(1, max(len(o.lr) for o in config.optimizers.values()))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(config.tasks) + len(all_runs) + tested, unit="job", desc="study")
+    executor = _Executor(config.workers, bar)
+    root_arg = str(root)
+    try:
+        executor.map("collect", [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
+        # slowest first (the activation-wise optimizers), so no worker idles at the end
+        order = sorted(
+            all_runs, key=lambda r: not config.optimizers[r.optimizer].name.startswith("dopr")
+        )
+        executor.map(
+            "train+validate", [(jobs.train_and_validate, (config, root_arg, r)) for r in order]
+        )
+        records = [run_record(config, root, run) for run in all_runs]
+        chosen = tuned_runs(config, choose_learning_rates(config, records))
+        if bar is not None:
+            bar.total = len(config.tasks) + len(all_runs) + len(chosen)
+        executor.map(
+            "test",
+            [
+                (jobs.test, (config, root_arg, run, config.videos and run.seed == 0))
+                for run in chosen
+            ],
+        )
+    finally:
+        executor.close()
+        if bar is not None:
+            bar.close()
+    summary = summarise(config, root)
+    summary["seconds_this_invocation"] = time.perf_counter() - started
+    (root / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_report(config, root, summary)
+    return summary
