@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: study test lint bench venv
+.PHONY: study results test lint bench venv
 
 venv: $(VENV)/.installed
 
@@ -15,10 +15,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e ".[dev,metaworld]"
 	touch $@
 
-# Until the study (issue 7) lands, the closest real end-to-end job: DoPr and its baselines on the
-# two policy networks the toolkit trains, step-time ratios measured side by side.
+# The main job: the default study (configs/study/default.toml), resumable; see the README.
 study: venv
-	$(PY) bench/optim_overhead.py
+	$(VENV)/bin/dopr-robot study --preset default
+
+# Rewrite the README's results section from the finished default study (runs it if needed).
+results: venv
+	$(VENV)/bin/dopr-robot study --preset default --readme README.md
 
 test: venv
 	$(PY) -m pytest

@@ -30,6 +30,13 @@ def add_parser(commands) -> None:
         help="also write the generated results section into this README (between its "
         "study-results markers) and copy the figures next to it under docs/results/",
     )
+    study.add_argument(
+        "--export-train-commands",
+        type=Path,
+        metavar="SCRIPT",
+        help="collect the demonstrations, then write the trainings as torchrun commands to "
+        "this script (to run on GPUs or nodes) instead of training here",
+    )
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     study.set_defaults(func=_study)
 
@@ -49,6 +56,17 @@ def _study(args: argparse.Namespace) -> int:
     if args.readme is not None and not args.readme.is_file():
         raise UserError(f"{args.readme} does not exist; --readme needs the README to update")
     root = args.out or Path("runs") / config.name
+    if args.export_train_commands is not None:
+        from ..study.export import export_train_commands
+        from ..study.runner import collect_only
+
+        collect_only(config, root, overwrite=args.overwrite)
+        count = export_train_commands(config, root, args.export_train_commands)
+        print(
+            f"{count} training commands written to {args.export_train_commands}; run them, then "
+            f"the same `dopr-robot study` command without --export-train-commands"
+        )
+        return 0
     summary = run_study(config, root, overwrite=args.overwrite, progress=not args.quiet)
     print("\n".join(line for line in verdict_lines(summary) if line))
     print(f"report: {root / 'report.md'}")

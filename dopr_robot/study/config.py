@@ -127,6 +127,7 @@ class StudyConfig:
                 )
             if not spec.lr or any(not (lr > 0 and math.isfinite(lr)) for lr in spec.lr):
                 raise UserError(f"optimizer {label!r} needs a non-empty grid of lr > 0")
+            _check_optimizer_settings(label, spec)
         if not self.pairs:
             raise UserError("pairs must name at least one [base, candidate] pair")
         for pair in self.pairs:
@@ -164,6 +165,18 @@ class StudyConfig:
             horizon = PolicyConfig.from_dict(self.policy_values(task)).action_horizon
             if not 1 <= execute <= horizon:
                 raise UserError(f"task {task.name!r}: execute must be in 1..Ta={horizon}")
+
+
+def _check_optimizer_settings(label: str, spec: OptimizerSpec) -> None:
+    """Bad optimizer kwargs fail here, on a two-weight model, not in the hundredth run."""
+    import torch
+
+    from ..optim import build_optimizer
+
+    try:
+        build_optimizer(spec.name, torch.nn.Linear(2, 2), lr=spec.lr[0], **spec.kwargs)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"optimizer {label!r}: {error}") from None
 
 
 def _known(values: dict, cls, where: str, extra: tuple[str, ...] = ()) -> None:

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from ..envs.collect import collect
+from ..errors import UserError
 from ..eval.sweep import EvalConfig, evaluate
 from ..train import TrainingDiverged, train
 from ..train.checkpoint import latest_checkpoint
@@ -56,6 +57,7 @@ def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
     root_path = Path(root)
     directory = run.directory(root_path)
     train_config, policy_config = run_configs(config, root_path, run)
+    _check_trained_as_planned(directory, train_config.to_dict(), policy_config.to_dict())
     if diverged(directory) is None and finished_step(directory) != train_config.steps:
         resume = finished_step(directory) is not None
         if not resume and directory.exists():
@@ -67,6 +69,21 @@ def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
     if diverged(directory) is None:
         _evaluate(config, root_path, run, "validation", video=False)
     return {"job": f"train {run.directory(root_path).relative_to(root_path / 'runs')}"}
+
+
+def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> None:
+    """A run trained elsewhere (exported commands) or by hand must be the run the study plans."""
+    path = directory / "config.json"
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text())
+    for section, planned in (("train", train), ("policy", policy)):
+        differing = sorted(k for k in planned if saved.get(section, {}).get(k) != planned[k])
+        if differing:
+            raise UserError(
+                f"{directory} was trained with other {section} settings ({', '.join(differing)}) "
+                "than this study plans; move it away or rerun the study with --overwrite"
+            )
 
 
 def test(config: StudyConfig, root: str, run: Run, video: bool) -> dict:

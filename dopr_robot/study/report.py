@@ -47,11 +47,27 @@ def verdict_lines(summary: dict) -> list[str]:
     order = ("better", "worse", "no detectable difference", "too few seeds to tell")
     lines = [
         f"Over {total} comparisons (cell × task horizon, test seeds, each optimizer at the "
-        "learning rate it chose on the validation seeds, paired by training seed): "
+        "learning rate it chose on the validation seeds, paired by training seed, every run "
+        f"trained {summary.get('steps', '?')} steps): "
         + ", ".join(f"{counts.get(v, 0)} {v}" for v in order)
         + ".",
         "",
     ]
+    edges = [
+        f"{label} chose the {stats['lr_at_edge']} lr of its grid ({stats['lr']:g}) in "
+        f"{cell['label']}"
+        for cell in summary["cells"]
+        for label, stats in cell["tuned"].items()
+        if stats.get("lr_at_edge")
+    ]
+    if edges:
+        lines += [
+            "**Caution, possibly not tuned:** "
+            + "; ".join(edges)
+            + ". Its best lr may lie outside the grid; widen the grid before trusting a verdict "
+            "that involves it.",
+            "",
+        ]
     for cell in summary["cells"]:
         if not cell["comparisons"]:
             lines.append(f"- **{cell['label']}**: incomplete (some runs are not evaluated yet).")
@@ -100,8 +116,8 @@ def _difference_table(comparison: dict) -> list[str]:
     lines = [
         f"Paired differences, {comparison['candidate']} − {comparison['base']} (test seeds):",
         "",
-        "| H | base | candidate | mean diff | 95 % CI | wins/ties/losses | sign-test p | MDE (80 %) "
-        "| verdict |",
+        "| H | base | candidate | mean diff | 95 % CI | wins/ties/losses | sign-test p "
+        "| MDE (80 %) | verdict |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in [*comparison["per_horizon"], {**comparison["auc"], "task_horizon": "AUC"}]:
@@ -184,7 +200,8 @@ def _setup(config: StudyConfig) -> list[str]:
             f"{task.execute or 'Ta'} | {task.validation_episodes}/{task.test_episodes} |"
         )
     grids = "; ".join(
-        f"{label} = `{spec.name}` {spec.kwargs or ''} lr ∈ {{{', '.join(f'{x:g}' for x in spec.lr)}}}"
+        f"{label} = `{spec.name}`{' ' + json.dumps(spec.kwargs) if spec.kwargs else ''} "
+        f"lr ∈ {{{', '.join(f'{x:g}' for x in spec.lr)}}}"
         for label, spec in config.optimizers.items()
     )
     lines += [
@@ -200,6 +217,10 @@ def _setup(config: StudyConfig) -> list[str]:
     if config.expected_minutes:
         lines.append(f"- Sized for: {config.expected_minutes}.")
     return lines
+
+
+def _minutes(summary: dict) -> float:
+    return summary.get("seconds_this_invocation", 0) / 60
 
 
 def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
@@ -261,7 +282,7 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "## Setup",
         "",
         *_setup(config),
-        f"- Wall time of the last invocation: {summary.get('seconds_this_invocation', 0) / 60:.1f} min "
+        f"- Wall time of the last invocation: {_minutes(summary):.1f} min "
         "(runs finished earlier were skipped).",
         "",
         "## Versions",

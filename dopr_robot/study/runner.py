@@ -15,9 +15,10 @@ import multiprocessing
 import os
 import shutil
 import time
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import UserError
 from . import jobs
@@ -80,7 +81,7 @@ class _Executor:
             return
         pending: set[Future] = {self.pool.submit(function, *args) for function, args in calls}
         while pending:
-            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 error = future.exception()
                 if error is not None:
@@ -97,6 +98,14 @@ class _Executor:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+
+
+def collect_only(config: StudyConfig, root: str | os.PathLike, *, overwrite: bool = False) -> None:
+    """The first stage alone (for exporting the trainings to run elsewhere)."""
+    root = Path(root)
+    prepare_directory(config, root, overwrite)
+    executor = _Executor(1, None)
+    executor.map("collect", [(jobs.collect_task, (t, str(root))) for t in config.tasks])
 
 
 def run_study(

@@ -17,7 +17,6 @@ at any time from what the runs wrote. The rules:
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from ..eval.checkpoints import spearman
 from ..eval.stats import area_under_curve, h50
+from ..train import TrainConfig
 from .config import StudyConfig
 from .jobs import diverged
 from .paired import compare_paired
@@ -155,6 +155,9 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
     return {
         "study": config.name,
         "seeds": config.seeds,
+        "steps": " / ".join(
+            sorted({str(TrainConfig.from_dict(config.train_values(t)).steps) for t in config.tasks})
+        ),
         "cells": summary_cells,
         "diverged_runs": [r["directory"] for r in records if r["diverged"]],
         "runs": records,
@@ -162,7 +165,12 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
 
 
 def _tuned_stats(label, lr, seed_records, horizons, selection) -> dict[str, Any]:
-    stats: dict[str, Any] = {"optimizer": label, "lr": lr, "lr_grid": _grid_list(selection)}
+    stats: dict[str, Any] = {
+        "optimizer": label,
+        "lr": lr,
+        "lr_grid": _grid_list(selection),
+        "lr_at_edge": lr_at_edge(selection),
+    }
     complete = all(r is not None and r["test"] is not None for r in seed_records)
     if lr is None or not complete:
         stats["complete"] = False
@@ -185,6 +193,23 @@ def _tuned_stats(label, lr, seed_records, horizons, selection) -> dict[str, Any]
         }
     )
     return stats
+
+
+def lr_at_edge(selection: dict) -> str | None:
+    """ "largest" / "smallest" when the chosen lr is at that end of its grid and strictly beats
+    its neighbour: the optimizer's best lr may then lie outside the grid (not tuned)."""
+    known = {lr: auc for lr, auc in selection["grid"].items() if auc is not None}
+    chosen = selection["lr"]
+    if chosen is None or len(known) < 2:
+        return None
+    ordered = sorted(known)
+    for end, neighbour, name in (
+        (ordered[-1], ordered[-2], "largest"),
+        (ordered[0], ordered[1], "smallest"),
+    ):
+        if chosen == end and known[end] > known[neighbour]:
+            return name
+    return None
 
 
 def _grid_list(selection: dict) -> list[dict]:
@@ -249,10 +274,3 @@ def _scatter(cell: Cell, records: list[dict]) -> dict:
         else None
     )
     return {"points": points, "spearman": rho}
-
-
-def group_by(items: list[dict], key: str) -> dict[Any, list[dict]]:
-    groups: dict[Any, list[dict]] = defaultdict(list)
-    for item in items:
-        groups[item[key]].append(item)
-    return groups

@@ -1,0 +1,112 @@
+"""The quick preset end to end (`dopr-robot study --preset quick`): report, figures, videos,
+rerun skips, resume after damage gives the same numbers, refusals, the README section."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import imageio.v3 as iio
+import pytest
+
+from dopr_robot.cli import main
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study") / "quick"
+    assert main(["study", "--preset", "quick", "--out", str(root), "--quiet"]) == 0
+    return root
+
+
+def _per_seed_test_success(root):
+    summary = json.loads((root / "summary.json").read_text())
+    return {
+        (cell["key"], label): stats["success_per_seed"]
+        for cell in summary["cells"]
+        for label, stats in cell["tuned"].items()
+    }
+
+
+def test_report_has_verdict_figures_and_videos(study, capsys):
+    report = (study / "report.md").read_text()
+    lines = report.splitlines()
+    assert lines[0] == "# DoPr study `quick`" and lines[2] == "## Verdict"
+    assert lines[4].startswith("Over 2 comparisons")
+    assert "dopr-adamw vs adamw, H = 20: too few seeds to tell" in report  # 2 seeds < 5
+    for figure in ("plots/success_vs_horizon.png", "plots/val_loss_vs_success.png"):
+        assert f"]({figure})" in report
+        assert iio.imread(study / figure).ndim == 3
+    videos = sorted(study.glob("runs/*/*/*-s0/eval/test/videos/*.mp4"))
+    assert len(videos) == 4  # 2 optimizers x 2 horizons, training seed 0 only
+    frames = iio.imread(videos[0])
+    assert frames.shape[0] > 10 and frames.std() > 1
+    assert videos[0].relative_to(study).as_posix() in report
+    assert "git_commit" in report and "torch" in report
+
+
+def test_rerun_skips_finished_work(study, capsys):
+    checkpoints = sorted(study.glob("runs/**/model.safetensors"))
+    before = {path: path.stat().st_mtime_ns for path in checkpoints}
+    results = sorted(study.glob("runs/**/results.json"))
+    results_before = {path: path.stat().st_mtime_ns for path in results}
+    assert main(["study", "--preset", "quick", "--out", str(study), "--quiet"]) == 0
+    assert {path: path.stat().st_mtime_ns for path in checkpoints} == before
+    assert {path: path.stat().st_mtime_ns for path in results} == results_before
+    assert "too few seeds to tell" in capsys.readouterr().out
+
+
+def test_other_settings_are_refused_and_nothing_is_touched(study, tmp_path, capsys):
+    changed = tmp_path / "changed.toml"
+    from dopr_robot.study.config import preset_path
+
+    changed.write_text(preset_path("quick").read_text().replace("seeds = 2", "seeds = 3"))
+    listing = sorted(p.relative_to(study) for p in study.rglob("*"))
+    assert main(["study", "--config", str(changed), "--out", str(study), "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "other settings (seeds)" in error
+    assert sorted(p.relative_to(study) for p in study.rglob("*")) == listing
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["study", "--config", str(tmp_path / "none.toml"), "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["study", "--preset", "quick", "--workers", "0", "--out", str(tmp_path)]) == 2
+    assert "--workers" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["study", "--preset", "huge"])
+    assert exit_info.value.code == 2
+
+
+def test_readme_section_is_generated_between_markers(study, tmp_path):
+    from dopr_robot.study.readme import BEGIN, END
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n\n{BEGIN}\nold text\n{END}\n\nafter\n")
+    assert main(["study", "--preset", "quick", "--out", str(study), "--quiet",
+                 "--readme", str(readme)]) == 0  # fmt: skip
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert "old text" not in text and "dopr-adamw vs adamw" in text
+    assert "| adamw | 0.001 |" in text
+    assert (tmp_path / "docs" / "results" / "quick_success_vs_horizon.png").exists()
+    assert "](docs/results/quick_success_vs_horizon.png)" in text
+    broken = tmp_path / "NO_MARKERS.md"
+    broken.write_text("# nothing here\n")
+    assert main(["study", "--preset", "quick", "--out", str(study), "--quiet",
+                 "--readme", str(broken)]) == 2  # fmt: skip
+    assert broken.read_text() == "# nothing here\n"
+
+
+def test_resume_after_damage_gives_the_same_numbers(study):
+    """Last in this file: it damages the shared study directory, then repairs it."""
+    expected = _per_seed_test_success(study)
+    run = next(study.glob("runs/balance/flow-c1/dopr-adamw-*-s1"))
+    shutil.rmtree(run / "checkpoints")  # a kill before the first checkpoint
+    (run / "metrics.jsonl").unlink()
+    other = next(study.glob("runs/balance/flow-c1/adamw-*-s0/eval/test"))
+    (other / "results.json").unlink()  # a kill during the test evaluation
+    lines = (other / "episodes.jsonl").read_text().splitlines()
+    (other / "episodes.jsonl").write_text("\n".join(lines[:3]) + "\n")
+    assert main(["study", "--preset", "quick", "--out", str(study), "--quiet"]) == 0
+    assert _per_seed_test_success(study) == expected
