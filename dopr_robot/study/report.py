@@ -175,7 +175,7 @@ def _videos(cell: dict, root: Path) -> list[str]:
     return links
 
 
-def _versions(summary: dict, root: Path) -> dict[str, Any]:
+def versions(summary: dict, root: Path) -> dict[str, Any]:
     for cell in summary["cells"]:
         for stats in cell["tuned"].values():
             if stats.get("complete"):
@@ -219,8 +219,11 @@ def _setup(config: StudyConfig) -> list[str]:
     return lines
 
 
-def _minutes(summary: dict) -> float:
-    return summary.get("seconds_this_invocation", 0) / 60
+def wall_time(summary: dict) -> str:
+    """Total wall time over the invocations that built the study (reruns skip finished work)."""
+    invocations = summary.get("invocations", [])
+    minutes = sum(i["seconds"] for i in invocations) / 60
+    return f"{minutes:.1f} min over {len(invocations)} invocation(s)"
 
 
 def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
@@ -282,12 +285,12 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "## Setup",
         "",
         *_setup(config),
-        f"- Wall time of the last invocation: {_minutes(summary):.1f} min "
-        "(runs finished earlier were skipped).",
+        f"- Wall time: {wall_time(summary)} of `dopr-robot study` (a rerun skips finished "
+        "work, so the sum is the study's cost).",
         "",
         "## Versions",
         "",
-        *[f"- {name}: {value}" for name, value in _versions(summary, root).items()],
+        *[f"- {name}: {value}" for name, value in versions(summary, root).items()],
         "",
     ]
     path = root / "report.md"

@@ -27,6 +27,9 @@ from .plan import runs
 from .report import write_report
 from .summary import choose_learning_rates, run_record, summarise, tuned_runs
 
+#: one line per `run_study` call, so the report can give the study's total wall time
+INVOCATIONS = "invocations.jsonl"
+
 #: settings that do not change any number the study produces
 NOT_COMPARED = ("workers", "expected_minutes", "videos")
 
@@ -152,8 +155,13 @@ def run_study(
         executor.close()
         if bar is not None:
             bar.close()
+    seconds = time.perf_counter() - started
+    with (root / INVOCATIONS).open("a") as log:
+        log.write(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}))
+        log.write("\n")
     summary = summarise(config, root)
-    summary["seconds_this_invocation"] = time.perf_counter() - started
+    summary["seconds_this_invocation"] = seconds
+    summary["invocations"] = [json.loads(line) for line in (root / INVOCATIONS).open()]
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
     write_report(config, root, summary)
     return summary
