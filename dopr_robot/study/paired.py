@@ -6,12 +6,19 @@ data order, noise and initial weights' seed). Output:
 - the mean paired difference (DoPr − base) with a 95 % percentile-bootstrap interval over seeds
   (pairs resampled, `resamples` times, seeded: the same inputs give the same interval);
 - wins / ties / losses over seeds, and the two-sided exact sign-test p-value (ties dropped);
-- the minimum detectable effect: the true mean difference that a two-sided paired test at
+- the minimum detectable effect: the true mean difference that a two-sided paired t-test at
   α = 0.05 would detect with 80 % power given the observed spread,
-  (z₀.₉₇₅ + z₀.₈₀) · sd(diff) / √n — what "no detectable difference" means in numbers;
-- a verdict in words: better / worse when the interval excludes 0, else no detectable
-  difference. With few seeds the percentile bootstrap is too narrow, so verdicts on fewer than
-  5 pairs are reported as "too few seeds to tell".
+  (t₀.₉₇₅ + t₀.₈₀)(n − 1) · sd(diff) / √n — what "no detectable difference" means in numbers.
+  None when n is so small that no exact test can reach α (n ≤ 5): then nothing was detectable;
+- the two-sided exact sign-flip permutation p-value of the mean difference: under "no effect"
+  each pair's difference is as likely negative as positive, so all 2^n sign patterns are
+  enumerated (n ≤ 20; a seeded Monte Carlo of 100,000 patterns beyond);
+- a verdict in words: better / worse when the bootstrap interval excludes 0 **and** the exact
+  permutation p < 0.05, else no detectable difference. The second condition matters at small n:
+  with 5 pairs the percentile bootstrap is narrower than its nominal 95 % (an interval over five
+  all-positive differences always excludes 0), while no exact test can go below p = 2/32 = 0.0625
+  — five seeds cannot show an effect at 5 %, and the verdict says so instead of over-claiming.
+  Six unanimous seeds reach p = 2/64. Fewer than 5 pairs are "too few seeds to tell".
 """
 
 from __future__ import annotations
@@ -22,7 +29,18 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 Z_975, Z_80 = 1.959963984540054, 0.8416212335729143
+#: Student-t quantiles (0.975, 0.80) by degrees of freedom; checked against scipy in the tests
+T_QUANTILES = {
+    1: (12.706, 1.376), 2: (4.303, 1.061), 3: (3.182, 0.978), 4: (2.776, 0.941),
+    5: (2.571, 0.920), 6: (2.447, 0.906), 7: (2.365, 0.896), 8: (2.306, 0.889),
+    9: (2.262, 0.883), 10: (2.228, 0.879), 11: (2.201, 0.876), 12: (2.179, 0.873),
+    13: (2.160, 0.870), 14: (2.145, 0.868), 15: (2.131, 0.866), 16: (2.120, 0.865),
+    17: (2.110, 0.863), 18: (2.101, 0.862), 19: (2.093, 0.861), 20: (2.086, 0.860),
+    25: (2.060, 0.856), 30: (2.042, 0.854),
+}  # fmt: skip
 MIN_PAIRS = 5
+ALPHA = 0.05
+EXACT_UP_TO = 20
 
 
 @dataclass
@@ -37,6 +55,7 @@ class PairedComparison:
     ties: int
     losses: int
     sign_test_p: float
+    permutation_p: float
     minimum_detectable_effect: float | None
     verdict: str
 
@@ -47,13 +66,19 @@ class PairedComparison:
         detail = (
             f"mean {self.mean_difference:+.3f}, 95 % CI [{self.ci_low:+.3f}, {self.ci_high:+.3f}], "
             f"{self.wins} wins / {self.ties} ties / {self.losses} losses over {self.n_pairs} "
-            "paired seeds"
+            f"paired seeds, exact permutation p = {self.permutation_p:.3g}"
         )
-        if self.verdict == "no detectable difference" and self.minimum_detectable_effect:
-            detail += (
-                f"; a difference of {self.minimum_detectable_effect:.2f} would have been "
-                "detected with 80 % power"
-            )
+        if self.verdict == "no detectable difference":
+            if not exact_test_can_reject(self.n_pairs):
+                detail += (
+                    f"; with {self.n_pairs} paired seeds no exact test can reach p < 0.05, so "
+                    "no difference was detectable"
+                )
+            elif self.minimum_detectable_effect:
+                detail += (
+                    f"; a difference of {self.minimum_detectable_effect:.2f} would have been "
+                    "detected with 80 % power"
+                )
         return f"{dopr} vs {base}, {where}: {self.verdict} ({detail})."
 
 
@@ -64,6 +89,31 @@ def sign_test(wins: int, losses: int) -> float:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def t_quantiles(df: int) -> tuple[float, float]:
+    """(t_0.975, t_0.80) at df degrees of freedom: the table, the next smaller df listed
+    (conservative) between entries, the normal quantiles beyond 30."""
+    if df > 30:
+        return Z_975, Z_80
+    return T_QUANTILES[max(k for k in T_QUANTILES if k <= df)]
+
+
+def exact_test_can_reject(n_pairs: int) -> bool:
+    """The smallest two-sided exact sign-flip p-value is 2 / 2^n."""
+    return 2 / 2**n_pairs < ALPHA
+
+
+def permutation_test(difference: np.ndarray, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p-value of mean(difference) (exact up to 20 pairs)."""
+    n = len(difference)
+    observed = abs(difference.mean())
+    if n <= EXACT_UP_TO:
+        patterns = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    else:
+        patterns = np.random.default_rng(seed).integers(0, 2, size=(100_000, n))
+    means = np.abs(((1 - 2 * patterns) * difference).mean(axis=1))
+    return float(np.mean(means >= observed - 1e-12))
 
 
 def compare_paired(
@@ -84,12 +134,16 @@ def compare_paired(
     wins = int(np.sum(difference > tie_tolerance))
     losses = int(np.sum(difference < -tie_tolerance))
     spread = float(difference.std(ddof=1)) if n > 1 else 0.0
-    mde = (Z_975 + Z_80) * spread / math.sqrt(n) if n > 1 else None
+    mde = None
+    if n > 1 and exact_test_can_reject(n):
+        t_975, t_80 = t_quantiles(n - 1)
+        mde = (t_975 + t_80) * spread / math.sqrt(n)
+    permutation_p = permutation_test(difference, seed)
     if n < MIN_PAIRS:
         verdict = "too few seeds to tell"
-    elif low > 0:
+    elif low > 0 and permutation_p < ALPHA:
         verdict = "better"
-    elif high < 0:
+    elif high < 0 and permutation_p < ALPHA:
         verdict = "worse"
     else:
         verdict = "no detectable difference"
@@ -104,6 +158,7 @@ def compare_paired(
         ties=n - wins - losses,
         losses=losses,
         sign_test_p=sign_test(wins, losses),
+        permutation_p=permutation_p,
         minimum_detectable_effect=mde,
         verdict=verdict,
     )

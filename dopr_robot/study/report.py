@@ -116,16 +116,17 @@ def _difference_table(comparison: dict) -> list[str]:
     lines = [
         f"Paired differences, {comparison['candidate']} − {comparison['base']} (test seeds):",
         "",
-        "| H | base | candidate | mean diff | 95 % CI | wins/ties/losses | sign-test p "
-        "| MDE (80 %) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| H | base | candidate | mean diff | 95 % CI | wins/ties/losses | permutation p "
+        "| sign-test p | MDE (80 %) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in [*comparison["per_horizon"], {**comparison["auc"], "task_horizon": "AUC"}]:
         mde = row["minimum_detectable_effect"]
         lines.append(
             f"| {row['task_horizon']} | {row['mean_base']:.2f} | {row['mean_dopr']:.2f} | "
             f"{row['mean_difference']:+.3f} | [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] | "
-            f"{row['wins']}/{row['ties']}/{row['losses']} | {row['sign_test_p']:.2f} | "
+            f"{row['wins']}/{row['ties']}/{row['losses']} | {row['permutation_p']:.3f} | "
+            f"{row['sign_test_p']:.3f} | "
             f"{'–' if mde is None else f'{mde:.2f}'} | {row['verdict']} |"
         )
     return lines

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from dopr_robot.study import compare_paired
-from dopr_robot.study.paired import sign_test
+from dopr_robot.study.paired import (
+    T_QUANTILES,
+    permutation_test,
+    sign_test,
+    t_quantiles,
+)
 
 
 def test_a_clear_improvement_is_better_and_a_clear_loss_is_worse():
@@ -24,7 +29,7 @@ def test_noise_around_zero_is_no_detectable_difference_with_its_mde():
     result = compare_paired(base, base + noise)
     assert result.verdict == "no detectable difference"
     assert result.ci_low < 0 < result.ci_high
-    expected = (1.959964 + 0.841621) * noise.std(ddof=1) / np.sqrt(20)
+    expected = (2.093 + 0.861) * noise.std(ddof=1) / np.sqrt(20)  # t quantiles at 19 df
     assert result.minimum_detectable_effect == pytest.approx(expected, rel=1e-5)
     sentence = result.sentence("dopr-adamw", "adamw", "balance, H = 8")
     assert sentence.startswith("dopr-adamw vs adamw, balance, H = 8: no detectable difference")
@@ -46,3 +51,24 @@ def test_few_seeds_are_reported_as_too_few_and_results_are_reproducible():
     assert small == again
     with pytest.raises(ValueError, match="same seeds"):
         compare_paired([0.1, 0.2], [0.3])
+
+
+def test_t_quantile_table_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df, (t_975, t_80) in T_QUANTILES.items():
+        assert t_975 == pytest.approx(stats.t.ppf(0.975, df), abs=6e-4)
+        assert t_80 == pytest.approx(stats.t.ppf(0.80, df), abs=6e-4)
+    assert t_quantiles(27) == T_QUANTILES[25]  # between entries: the smaller df (wider)
+
+
+def test_exact_permutation_p_and_what_five_seeds_can_show():
+    assert permutation_test(np.array([0.1, 0.2, 0.3, 0.4, 0.5])) == pytest.approx(2 / 32)
+    assert permutation_test(np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])) == pytest.approx(2 / 64)
+    # -0.1 flipped against the rest: patterns with |mean| >= observed, counted by hand: 4 of 16
+    assert permutation_test(np.array([0.3, 0.2, 0.2, -0.1])) == pytest.approx(4 / 16)
+    five = compare_paired([0.2] * 5, [0.9, 0.8, 0.85, 0.95, 0.9])
+    assert five.ci_low > 0 and five.verdict == "no detectable difference"
+    assert five.minimum_detectable_effect is None
+    assert "with 5 paired seeds no exact test can reach p < 0.05" in five.sentence("d", "b", "x")
+    six = compare_paired([0.2] * 6, [0.9, 0.8, 0.85, 0.95, 0.9, 0.7])
+    assert six.verdict == "better" and six.permutation_p == pytest.approx(2 / 64)

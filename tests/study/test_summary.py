@@ -5,7 +5,12 @@ from __future__ import annotations
 from dopr_robot.study.config import study_from_dict
 from dopr_robot.study.plan import Run, cells
 from dopr_robot.study.report import verdict_lines
-from dopr_robot.study.summary import bootstrap_band, choose_learning_rates, tuned_runs
+from dopr_robot.study.summary import (
+    bootstrap_band,
+    choose_learning_rates,
+    lr_at_edge,
+    tuned_runs,
+)
 from tests.study.test_config import _minimal
 
 
@@ -80,7 +85,7 @@ def test_bootstrap_band_brackets_the_mean_and_is_seeded():
 
 def test_verdict_lines_count_and_name_every_comparison():
     row = {
-        "n_pairs": 5,
+        "n_pairs": 6,
         "mean_base": 0.5,
         "mean_dopr": 0.5,
         "mean_difference": 0.0,
@@ -90,6 +95,7 @@ def test_verdict_lines_count_and_name_every_comparison():
         "ties": 1,
         "losses": 2,
         "sign_test_p": 1.0,
+        "permutation_p": 1.0,
         "minimum_detectable_effect": 0.2,
         "verdict": "no detectable difference",
     }
@@ -99,6 +105,10 @@ def test_verdict_lines_count_and_name_every_comparison():
         "cells": [
             {
                 "label": "balance · flow · standardised inputs",
+                "tuned": {
+                    "adamw": {"lr": 0.01, "lr_at_edge": "largest"},
+                    "dopr-adamw": {"lr": 0.003, "lr_at_edge": None},
+                },
                 "comparisons": [
                     {
                         "base": "adamw",
@@ -118,3 +128,13 @@ def test_verdict_lines_count_and_name_every_comparison():
     text = "\n".join(lines)
     assert "H = 20: better" in text
     assert "a difference of 0.20 would have been detected with 80 % power" in text
+    assert "adamw chose the largest lr of its grid (0.01) in balance" in text
+    assert "dopr-adamw chose" not in text
+
+
+def test_lr_at_edge_flags_only_a_strict_best_at_an_end():
+    assert lr_at_edge({"lr": 3e-2, "grid": {3e-3: 0.2, 1e-2: 0.4, 3e-2: 0.5}}) == "largest"
+    assert lr_at_edge({"lr": 3e-3, "grid": {3e-3: 0.6, 1e-2: 0.4, 3e-2: 0.5}}) == "smallest"
+    assert lr_at_edge({"lr": 1e-2, "grid": {3e-3: 0.2, 1e-2: 0.6, 3e-2: 0.5}}) is None
+    assert lr_at_edge({"lr": 3e-3, "grid": {3e-3: 1.0, 1e-2: 1.0, 3e-2: 1.0}}) is None  # a tie
+    assert lr_at_edge({"lr": 3e-3, "grid": {3e-3: 1.0}}) is None
