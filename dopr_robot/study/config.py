@@ -31,12 +31,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
 from ..errors import UserError
 from ..optim import OPTIMIZER_NAMES
 from ..policies import POLICY_KINDS, PolicyConfig
 from ..train import TrainConfig
+from ..train.config import read_toml
 
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "study"
 PRESETS = ("quick", "default", "full")
@@ -214,14 +213,7 @@ def study_from_dict(values: dict[str, Any], where: str = "study config") -> Stud
 
 
 def load_study(path: str | Path) -> StudyConfig:
-    path = Path(path)
-    try:
-        document = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"study config {path} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path} is not valid TOML ({error})") from None
-    return study_from_dict(document, str(path))
+    return study_from_dict(read_toml(path, "study config"), str(path))
 
 
 def preset_path(preset: str) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import UserError
 from . import jobs
 from .config import StudyConfig
-from .plan import runs
+from .plan import cells, compared_optimizers, runs
 from .report import write_report
 from .summary import choose_learning_rates, run_record, summarise, tuned_runs
 
@@ -123,7 +123,7 @@ def run_study(
     prepare_directory(config, root, overwrite)
     started = time.perf_counter()
     all_runs = runs(config)
-    tested = len(all_runs) // max(1, max(len(o.lr) for o in config.optimizers.values()))
+    tested = len(cells(config)) * len(compared_optimizers(config)) * config.seeds
     bar = None
     if progress:
         from tqdm import tqdm
@@ -142,8 +142,6 @@ def run_study(
         )
         records = [run_record(config, root, run) for run in all_runs]
         chosen = tuned_runs(config, choose_learning_rates(config, records))
-        if bar is not None:
-            bar.total = len(config.tasks) + len(all_runs) + len(chosen)
         executor.map(
             "test",
             [

@@ -90,15 +90,20 @@ class TrainConfig:
         return cls(**values)
 
 
-def load_toml(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(train table, policy table) of a TOML config file, with one sentence for a bad file."""
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file's tables, with one sentence for a missing or broken file."""
     path = Path(path)
     try:
-        document = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist") from None
+        raise UserError(f"{what} {path} does not exist") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UserError(f"{path} is not valid TOML ({error})") from None
+
+
+def load_toml(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(train table, policy table) of a TOML config file, with one sentence for a bad file."""
+    document = read_toml(path)
     unknown = sorted(set(document) - {"train", "policy"})
     if unknown:
         raise UserError(f"{path}: unknown table(s) {unknown}; expected [train] and [policy]")
