@@ -36,3 +36,4 @@ bench: venv
 	$(PY) bench/env_speed.py
 	$(PY) bench/train_throughput.py
 	$(PY) bench/eval_speed.py
+	$(PY) bench/study_workers.py

@@ -54,8 +54,8 @@ def verdict_lines(summary: dict) -> list[str]:
         "",
     ]
     edges = [
-        f"{label} chose the {stats['lr_at_edge']} lr of its grid ({stats['lr']:g}) in "
-        f"{cell['label']}"
+        f"{label} chose the {stats['lr_at_edge']} lr of its grid in {cell['label']} "
+        f"(validation AUC {_grid_text(stats)})"
         for cell in summary["cells"]
         for label, stats in cell["tuned"].items()
         if stats.get("lr_at_edge")
@@ -64,8 +64,8 @@ def verdict_lines(summary: dict) -> list[str]:
         lines += [
             "**Caution, possibly not tuned:** "
             + "; ".join(edges)
-            + ". Its best lr may lie outside the grid; widen the grid before trusting a verdict "
-            "that involves it.",
+            + ". A better lr may lie outside the grid; widen it before trusting a verdict that "
+            "involves these.",
             "",
         ]
     for cell in summary["cells"]:
@@ -84,6 +84,18 @@ def verdict_lines(summary: dict) -> list[str]:
             f"Diverged runs (counted as failing every episode): {len(summary['diverged_runs'])}.",
         ]
     return lines
+
+
+def _grid_text(stats: dict) -> str:
+    """'0.38 / 0.41 / **0.43** at lr 0.003 / 0.01 / 0.03', the chosen one in bold."""
+    grid = sorted(stats["lr_grid"], key=lambda entry: entry["lr"])
+    values = [
+        f"**{_rate(e['validation_auc'])}**"
+        if e["lr"] == stats["lr"]
+        else _rate(e["validation_auc"])
+        for e in grid
+    ]
+    return " / ".join(values) + " at lr " + " / ".join(f"{e['lr']:g}" for e in grid)
 
 
 def cell_table(cell: dict) -> list[str]:

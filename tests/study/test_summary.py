@@ -106,7 +106,14 @@ def test_verdict_lines_count_and_name_every_comparison():
             {
                 "label": "balance · flow · standardised inputs",
                 "tuned": {
-                    "adamw": {"lr": 0.01, "lr_at_edge": "largest"},
+                    "adamw": {
+                        "lr": 0.01,
+                        "lr_at_edge": "largest",
+                        "lr_grid": [
+                            {"lr": 0.003, "validation_auc": 0.5},
+                            {"lr": 0.01, "validation_auc": 0.6},
+                        ],
+                    },
                     "dopr-adamw": {"lr": 0.003, "lr_at_edge": None},
                 },
                 "comparisons": [
@@ -128,7 +135,10 @@ def test_verdict_lines_count_and_name_every_comparison():
     text = "\n".join(lines)
     assert "H = 20: better" in text
     assert "a difference of 0.20 would have been detected with 80 % power" in text
-    assert "adamw chose the largest lr of its grid (0.01) in balance" in text
+    assert (
+        "adamw chose the largest lr of its grid in balance · flow · standardised inputs "
+        "(validation AUC 0.50 / **0.60** at lr 0.003 / 0.01)" in text
+    )
     assert "dopr-adamw chose" not in text
 
 
