@@ -31,6 +31,7 @@ import torch
 from .. import __version__
 from ..errors import UserError
 from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
+from ..train.config import differing_settings
 from .agents import PolicyAgent
 from .plots import plot_success_vs_horizon
 from .rollout import Episode, run_episodes
@@ -106,7 +107,7 @@ def _check_same_config(path: Path, config: EvalConfig) -> None:
         path.write_text(json.dumps(mine, indent=2))
         return
     saved = json.loads(path.read_text())
-    differing = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+    differing = differing_settings(saved, mine)
     if differing:
         raise UserError(
             f"{path.parent} was started with other settings ({', '.join(differing)}); resume "

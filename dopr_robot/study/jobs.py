@@ -17,6 +17,7 @@ from ..errors import UserError
 from ..eval.sweep import EvalConfig, evaluate
 from ..train import TrainingDiverged, train
 from ..train.checkpoint import latest_checkpoint
+from ..train.config import differing_settings
 from .config import StudyConfig, TaskSpec
 from .plan import Run, collect_config, data_path, run_configs, task_of
 
@@ -58,8 +59,9 @@ def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
     directory = run.directory(root_path)
     train_config, policy_config = run_configs(config, root_path, run)
     _check_trained_as_planned(directory, train_config.to_dict(), policy_config.to_dict())
-    if diverged(directory) is None and finished_step(directory) != train_config.steps:
-        resume = finished_step(directory) is not None
+    done = finished_step(directory)
+    if diverged(directory) is None and done != train_config.steps:
+        resume = done is not None
         if not resume and directory.exists():
             shutil.rmtree(directory)  # killed before its first checkpoint: nothing to keep
         try:
@@ -68,7 +70,7 @@ def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
             (directory / DIVERGED).write_text(json.dumps({"message": str(error)}))
     if diverged(directory) is None:
         _evaluate(config, root_path, run, "validation", video=False)
-    return {"job": f"train {run.directory(root_path).relative_to(root_path / 'runs')}"}
+    return {"job": f"train {directory.relative_to(root_path / 'runs')}"}
 
 
 def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> None:
@@ -78,7 +80,7 @@ def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> Non
         return
     saved = json.loads(path.read_text())
     for section, planned in (("train", train), ("policy", policy)):
-        differing = sorted(k for k in planned if saved.get(section, {}).get(k) != planned[k])
+        differing = differing_settings(saved.get(section, {}), planned)
         if differing:
             raise UserError(
                 f"{directory} was trained with other {section} settings ({', '.join(differing)}) "

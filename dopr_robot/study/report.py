@@ -239,6 +239,14 @@ def wall_time(summary: dict) -> str:
     return f"{minutes:.1f} min over {len(invocations)} invocation(s)"
 
 
+def _per_cell(summary: dict, table) -> list[str]:
+    """Each cell's label in bold, then its table."""
+    lines = []
+    for cell in summary["cells"]:
+        lines += [f"**{cell['label']}**", "", *table(cell), ""]
+    return lines
+
+
 def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
     plot_success_grid(summary, root / SUCCESS_PLOT)
     plot_val_loss_vs_success(summary, root / SCATTER_PLOT)
@@ -267,8 +275,7 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "Mean validation AUC over training seeds for every lr in the grid; the chosen lr in bold.",
         "",
     ]
-    for cell in summary["cells"]:
-        lines += [f"**{cell['label']}**", "", *_selection_table(cell), ""]
+    lines += _per_cell(summary, _selection_table)
     lines += [
         "## Robustness: success averaged over the whole lr grid (validation seeds)",
         "",
@@ -276,8 +283,7 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "learning rate right. Mean over every lr and training seed.",
         "",
     ]
-    for cell in summary["cells"]:
-        lines += [f"**{cell['label']}**", "", *_robustness_table(cell), ""]
+    lines += _per_cell(summary, _robustness_table)
     lines += [
         "## Validation loss vs closed-loop success",
         "",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..train.config import differing_settings
 from . import jobs
 from .config import StudyConfig
 from .plan import cells, compared_optimizers, runs
@@ -49,7 +50,7 @@ def prepare_directory(config: StudyConfig, root: Path, overwrite: bool) -> None:
         else:
             saved = json.loads(record.read_text())
             mine = _comparable(config)
-            differing = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+            differing = differing_settings(saved, mine)
             if differing:
                 raise UserError(
                     f"{root} holds a study started with other settings ({', '.join(differing)}); "

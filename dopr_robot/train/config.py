@@ -90,6 +90,12 @@ class TrainConfig:
         return cls(**values)
 
 
+def differing_settings(saved: dict[str, Any], mine: dict[str, Any]) -> list[str]:
+    """Names whose values differ between two settings dicts (a name missing on one side counts);
+    what every "resume with the same settings" check reports."""
+    return sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+
+
 def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     """A TOML file's tables, with one sentence for a missing or broken file."""
     path = Path(path)

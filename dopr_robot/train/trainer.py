@@ -41,7 +41,7 @@ from .checkpoint import (
     read_config,
     save_checkpoint,
 )
-from .config import TrainConfig
+from .config import TrainConfig, differing_settings
 from .ema import EMA
 
 VAL_SEED_OFFSET = 10_000_019  # validation noise: fixed, and never a training step's
@@ -219,11 +219,7 @@ class Trainer:
         saved = read_config(checkpoint)
         mine = self.config_record()
         for section in ("policy", "train", "shape_meta"):
-            differing = sorted(
-                key
-                for key in set(saved.get(section, {})) | set(mine[section])
-                if saved.get(section, {}).get(key) != mine[section].get(key)
-            )
+            differing = differing_settings(saved.get(section, {}), mine[section])
             if differing:
                 raise UserError(
                     f"{checkpoint} was written with other {section} settings "
