@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dopr_robot.envs.collect import CollectConfig, collect
+from dopr_robot.envs.collect import collect
+from dopr_robot.envs.config import CollectConfig
 from dopr_robot.policies import PolicyConfig, StepNoise
 from dopr_robot.train import TrainConfig, Trainer
 
@@ -79,7 +80,13 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 256, state data")
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "balance.zarr"
-        collect(CollectConfig("dopr_robot/Balance-v0", 300, 20, noise=0.05), store, progress=False)
+        collect(
+            CollectConfig(
+                env_id="dopr_robot/Balance-v0", task_horizon=300, episodes=20, noise=0.05
+            ),
+            store,
+            progress=False,
+        )
         for kind, backbone in POLICIES:
             for optimizer in OPTIMIZERS if backbone == "mlp" else ("adamw", "dopr-adamw"):
                 out = Path(folder) / f"{kind}-{backbone}-{optimizer}"

@@ -31,7 +31,8 @@ def add_parser(commands) -> None:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from ..envs.collect import CollectConfig, collect
+    from ..envs.collect import collect
+    from ..envs.config import CollectConfig
     from ..errors import UserError
 
     env_kwargs = {}
@@ -39,16 +40,20 @@ def _collect(args: argparse.Namespace) -> int:
         if args.env != "dopr_robot/MetaWorld-v0":
             raise UserError("--task is only for dopr_robot/MetaWorld-v0")
         env_kwargs["task"] = args.task
-    config = CollectConfig(
-        env_id=args.env,
-        task_horizon=args.task_horizon,
-        episodes=args.episodes,
-        seed=args.seed,
-        noise=args.noise,
-        perturbation=args.perturbation,
-        image=args.image,
-        keep_failed=args.keep_failed,
-        env_kwargs=env_kwargs,
+    config = CollectConfig.from_dict(
+        dict(
+            env_id=args.env,
+            task_horizon=args.task_horizon,
+            episodes=args.episodes,
+            seed=args.seed,
+            noise=args.noise,
+            perturbation=args.perturbation,
+            image=args.image,
+            keep_failed=args.keep_failed,
+            env_kwargs=env_kwargs,
+        ),
+        "collect flags",
+        flags=True,
     )
     result = collect(
         config, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from ..errors import UserError
 
+DEVICE_HELP = "where the policy plans: auto (CUDA if available) | cpu | cuda[:N]; envs use the CPU"
+
 
 def _ints(text: str) -> list[int]:
     try:
@@ -55,6 +57,7 @@ def add_parser(commands) -> None:
         action="store_true",
         help="every checkpoint of the run: validation loss beside success, rank correlation",
     )
+    evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.add_argument("--out", type=Path, help="output directory")
     evaluate.add_argument("--resume", action="store_true", help="finish an interrupted eval")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval")
@@ -69,29 +72,34 @@ def add_parser(commands) -> None:
     render.add_argument("--env", help="env id (default: the demonstrations' env)")
     render.add_argument("--perturbation", type=float, help="process noise (default: as collected)")
     render.add_argument("--execute", type=int, help="actions executed per chunk (default Ta)")
+    render.add_argument("--device", default="auto", help=DEVICE_HELP)
     render.add_argument("--overwrite", action="store_true", help="replace an existing file")
     render.set_defaults(func=_render)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ..eval.sweep import EvalConfig, evaluate
+    from ..eval.config import EvalConfig
+    from ..eval.sweep import evaluate
 
-    if args.episodes < 1 or args.n_envs < 1:
-        raise UserError("--episodes and --n-envs must be at least 1")
-    config = EvalConfig(
-        checkpoint=str(args.ckpt),
-        task_horizons=args.task_horizons,
-        episodes=args.episodes,
-        split=args.split,
-        env_id=args.env,
-        perturbation=args.perturbation,
-        inference_steps=args.inference_steps,
-        execute=args.execute,
-        ema=not args.live,
-        n_envs=args.n_envs,
-        vector=args.vector,
-        video=args.video,
-        out=str(args.out) if args.out else None,
+    config = EvalConfig.from_dict(
+        dict(
+            checkpoint=str(args.ckpt),
+            task_horizons=args.task_horizons,
+            episodes=args.episodes,
+            split=args.split,
+            env_id=args.env,
+            perturbation=args.perturbation,
+            inference_steps=args.inference_steps,
+            execute=args.execute,
+            ema=not args.live,
+            n_envs=args.n_envs,
+            vector=args.vector,
+            video=args.video,
+            device=args.device,
+            out=str(args.out) if args.out else None,
+        ),
+        "eval flags",
+        flags=True,
     )
     if args.all_checkpoints:
         from ..eval.checkpoints import evaluate_checkpoints
@@ -127,9 +135,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from ..devices import resolve_device
     from ..eval.agents import PolicyAgent
+    from ..eval.config import EvalConfig
     from ..eval.rollout import run_episodes
-    from ..eval.sweep import EvalConfig, resolve_environment
+    from ..eval.sweep import resolve_environment
     from ..eval.video import tile, write_video
     from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 
@@ -138,9 +148,19 @@ def _render(args: argparse.Namespace) -> int:
     if args.task_horizon < 1:
         raise UserError(f"--task-horizon must be at least 1, got {args.task_horizon}")
     checkpoint = resolve_checkpoint(args.ckpt)
-    config = EvalConfig(checkpoint=str(checkpoint), env_id=args.env, perturbation=args.perturbation)
+    config = EvalConfig.from_dict(
+        dict(
+            checkpoint=str(checkpoint),
+            env_id=args.env,
+            perturbation=args.perturbation,
+            execute=args.execute,
+            device=args.device,
+        ),
+        "render flags",
+        flags=True,
+    )
     env_id, kwargs = resolve_environment(config, read_config(checkpoint)["train"])
-    policy = load_policy(checkpoint)
+    policy = load_policy(checkpoint, device=resolve_device(config.device))
     try:
         agent = PolicyAgent(policy, execute=args.execute)
     except ValueError as error:

@@ -20,57 +20,19 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..datasets import ReplayBuffer
 from ..errors import DataError, UserError
-from .registry import check_env_id, expert_for, make
+from .config import CollectConfig
+from .registry import expert_for, make
 
 #: stop when fewer than this share of attempts succeed (after MIN_ATTEMPTS_FOR_RATE attempts)
 MIN_SUCCESS_RATE = 0.5
 MIN_ATTEMPTS_FOR_RATE = 20
-
-
-@dataclass
-class CollectConfig:
-    """What to collect; every field is recorded in the store's attributes."""
-
-    env_id: str
-    """a registered id, e.g. dopr_robot/ReachChain-v0"""
-    task_horizon: int
-    """H: sub-goals (chains) or steps to survive (balance) per episode"""
-    episodes: int
-    """episodes to store (successful ones, unless keep_failed)"""
-    seed: int = 0
-    """attempt k resets the env with seed + k"""
-    noise: float = 0.0
-    """σ of Gaussian noise on the expert's actions (the expert corrects it)"""
-    perturbation: float = 0.0
-    """process noise σ in the env (units per family)"""
-    image: bool = False
-    """also store 96x96 RGB observations under `image`"""
-    keep_failed: bool = False
-    """store every attempt, failed ones included"""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """further make kwargs, e.g. {"task": "reach-v3"} for MetaWorld"""
-
-    def check(self) -> None:
-        check_env_id(self.env_id)
-        if self.episodes < 1:
-            raise UserError(f"--episodes must be at least 1, got {self.episodes}")
-        if self.task_horizon < 1:
-            raise UserError(f"--task-horizon must be at least 1, got {self.task_horizon}")
-        if not np.isfinite(self.noise) or self.noise < 0:
-            raise UserError(f"--noise must be a number >= 0, got {self.noise}")
-        if not np.isfinite(self.perturbation) or self.perturbation < 0:
-            raise UserError(f"--perturbation must be a number >= 0, got {self.perturbation}")
-
-    def attrs(self) -> dict[str, Any]:
-        return {"collect": asdict(self), "env_id": self.env_id, "task_horizon": self.task_horizon}
 
 
 @dataclass
@@ -151,7 +113,7 @@ def _check_same_settings(buffer: ReplayBuffer, config: CollectConfig) -> None:
     recorded = buffer.attrs.get("collect")
     if not isinstance(recorded, dict):
         raise DataError(f"{buffer.path} was not written by `dopr-robot collect`; cannot resume it")
-    wanted = asdict(config)
+    wanted = config.to_dict()
     for key, value in wanted.items():
         if key == "episodes":
             continue  # asking for more (or the same) episodes is what resuming is for

@@ -6,10 +6,11 @@ sweep with results.json, plots and videos, and validation loss beside success.
 """
 
 from .agents import ExpertAgent, PolicyAgent, RandomAgent
+from .config import EvalConfig
 from .rollout import Episode, run_episodes
 from .seeds import episode_seeds
 from .stats import area_under_curve, h50, wilson_interval
-from .sweep import EvalConfig, evaluate
+from .sweep import evaluate
 
 __all__ = [
     "Episode",

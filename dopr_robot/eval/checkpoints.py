@@ -9,18 +9,15 @@ the AUC (lower loss should mean higher success; the correlation says how far it 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # pyplot-free: the caller's backend is left alone
 import numpy as np  # noqa: E402
 
 from ..errors import UserError  # noqa: E402
-from .sweep import EvalConfig, evaluate  # noqa: E402
+from .config import EvalConfig  # noqa: E402
+from .sweep import evaluate  # noqa: E402
 
 
 def _ranks(values: list[float]) -> np.ndarray:
@@ -56,7 +53,7 @@ def evaluate_checkpoints(run: Path, config: EvalConfig, progress: bool = True) -
         if done.exists():
             results = json.loads(done.read_text())
         else:
-            single = replace(config, checkpoint=str(folder), out=str(sweep_out))
+            single = config.model_copy(update={"checkpoint": str(folder), "out": str(sweep_out)})
             results = evaluate(single, resume=sweep_out.exists(), progress=progress)
         curve = results["curves"][-1]
         rows.append(
@@ -81,7 +78,8 @@ def evaluate_checkpoints(run: Path, config: EvalConfig, progress: bool = True) -
 
 
 def _plot(rows: list[dict], path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(5, 4), dpi=120)
+    figure = Figure(figsize=(5, 4), dpi=120)
+    axis = figure.subplots()
     for key, marker in (("val_loss", "o"), ("val_loss_ema", "s")):
         points = [(r[key], r["auc"], r["step"]) for r in rows if r[key] is not None]
         if points:
@@ -101,4 +99,3 @@ def _plot(rows: list[dict], path: Path) -> None:
     axis.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)

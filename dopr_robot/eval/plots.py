@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # pyplot-free: the caller's backend is left alone
 
 
 def plot_success_vs_horizon(results: list[dict], labels: list[str], path: Path) -> Path:
     """One line per (run, sampler setting): success rate over H (log2 axis), band = Wilson 95 %."""
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
+    figure = Figure(figsize=(6, 4), dpi=120)
+    axis = figure.subplots()
     for result, name in zip(results, labels, strict=True):
         by_steps: dict = {}
         for cell in result["cells"]:
@@ -38,5 +36,4 @@ def plot_success_vs_horizon(results: list[dict], labels: list[str], path: Path) 
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
-    plt.close(figure)
     return path

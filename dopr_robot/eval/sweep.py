@@ -21,7 +21,6 @@ import json
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,50 +28,18 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..config_io import differing_settings
+from ..devices import resolve_device
 from ..errors import UserError
 from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
-from ..train.config import differing_settings
 from .agents import PolicyAgent
+from .config import EvalConfig
 from .plots import plot_success_vs_horizon
 from .rollout import Episode, run_episodes
 from .schema import SCHEMA_ID, validate
 from .seeds import episode_seeds
 from .stats import area_under_curve, h50, wilson_interval
 from .video import tile, write_video
-
-
-@dataclass
-class EvalConfig:
-    """What to evaluate and how; saved in results.json."""
-
-    checkpoint: str
-    """a checkpoint directory, or a run directory (its latest checkpoint)"""
-    task_horizons: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
-    """H values to sweep, including ones longer than in the demonstrations"""
-    episodes: int = 50
-    """episodes per cell, seeds from the chosen list"""
-    split: str = "test"
-    """test (for reporting) | validation (for choosing checkpoints or learning rates)"""
-    env_id: str | None = None
-    """default: the env the demonstrations were collected on"""
-    perturbation: float | None = None
-    """default: the perturbation the demonstrations were collected with"""
-    inference_steps: list[int] | None = None
-    """sampler axis: diffusion/flow steps per chunk (default: the policy's own)"""
-    execute: int | None = None
-    """actions executed per chunk before replanning (default: the policy's Ta)"""
-    ema: bool = True
-    """evaluate the EMA weights (when the checkpoint has them)"""
-    n_envs: int = 10
-    """environments stepped together (batched inference)"""
-    vector: str = "sync"
-    """sync | async gymnasium vector env"""
-    video: bool = False
-    """write a tiled mp4 per H (failed episodes first)"""
-    video_episodes: int = 4
-    """episodes per video"""
-    out: str | None = None
-    """output directory (default: <run>/eval/<checkpoint>-<split>)"""
 
 
 def resolve_environment(config: EvalConfig, train: dict) -> tuple[str, dict[str, Any]]:
@@ -102,7 +69,7 @@ def resolve_environment(config: EvalConfig, train: dict) -> tuple[str, dict[str,
 
 def _check_same_config(path: Path, config: EvalConfig) -> None:
     """A resumed sweep must be the sweep that was started; the first run records it."""
-    mine = {k: v for k, v in asdict(config).items() if k != "video"}
+    mine = {k: v for k, v in config.to_dict().items() if k not in ("video", "device")}
     if not path.exists():
         path.write_text(json.dumps(mine, indent=2))
         return
@@ -155,7 +122,7 @@ def evaluate(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out / "eval_config.json", config)
-    policy = load_policy(checkpoint, ema=config.ema)
+    policy = load_policy(checkpoint, ema=config.ema, device=resolve_device(config.device))
     if config.execute is not None and not 1 <= config.execute <= policy.config.action_horizon:
         raise UserError(
             f"--execute must be between 1 and the policy's Ta={policy.config.action_horizon}"
@@ -251,7 +218,7 @@ def _results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, latency
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     return {
         "schema": SCHEMA_ID,
-        "config": asdict(config),
+        "config": config.to_dict(),
         "checkpoint": {
             "path": str(checkpoint),
             "step": int(state.get("step", 0)),

@@ -3,13 +3,18 @@
 Each tile carries the episode's seed, the step, and sub-goals done / H; when an episode ends its
 last frame stays on screen with a green (success) or red (failure) border while the others
 finish. Frame sizes are kept even (libx264 needs it).
+
+Frames are labelled, tiled and handed to the encoder one at a time (generators end to end), so
+a long video costs the episodes' recorded frames and one tiled frame, not three more copies of
+the whole video.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import imageio.v3 as iio
+import imageio.v2 as imageio
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -29,39 +34,50 @@ def label(frame: np.ndarray, text: str, border: tuple[int, int, int] | None = No
     return np.asarray(image)
 
 
-def episode_frames(episode: Episode) -> list[np.ndarray]:
-    """The episode's frames, labelled; the last one with its outcome border."""
+def episode_frames(episode: Episode) -> Iterator[np.ndarray]:
+    """The episode's frames, labelled one at a time; the last one with its outcome border."""
     frames = episode.frames or []
-    labelled = []
     for step, (frame, subgoals) in enumerate(frames):
         last = step == len(frames) - 1
         text = f"seed {episode.seed}  step {step}  sub-goals {subgoals}/{episode.task_horizon}"
         if last:
             text += "  SUCCESS" if episode.success else "  FAIL"
         border = (GREEN if episode.success else RED) if last else None
-        labelled.append(label(frame, text, border))
-    return labelled
+        yield label(frame, text, border)
 
 
-def tile(episodes: list[Episode], columns: int = 2) -> list[np.ndarray]:
+def tile(episodes: list[Episode], columns: int = 2) -> Iterator[np.ndarray]:
     """One video frame per step of the longest episode; finished tiles hold their last frame."""
     streams = [episode_frames(e) for e in episodes]
-    length = max(len(s) for s in streams)
-    height, width = streams[0][0].shape[:2]
+    lengths = [len(e.frames or []) for e in episodes]
+    current = [next(stream) for stream in streams]
+    height, width = current[0].shape[:2]
     rows = -(-len(streams) // columns)
     blank = np.zeros((height, width, 3), np.uint8)
-    video = []
-    for t in range(length):
-        tiles = [s[min(t, len(s) - 1)] for s in streams]
-        tiles += [blank] * (rows * columns - len(tiles))
+    for t in range(max(lengths)):
+        if t > 0:
+            current = [
+                next(s) if t < n else c for s, n, c in zip(streams, lengths, current, strict=True)
+            ]
+        tiles = current + [blank] * (rows * columns - len(current))
         grid = np.concatenate(
             [np.concatenate(tiles[r * columns : (r + 1) * columns], axis=1) for r in range(rows)]
         )
-        video.append(grid[: grid.shape[0] // 2 * 2, : grid.shape[1] // 2 * 2])
-    return video
+        yield grid[: grid.shape[0] // 2 * 2, : grid.shape[1] // 2 * 2]
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int) -> Path:
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
+    """Stream frames into an H.264 mp4 (imageio's ffmpeg writer: one frame in memory at a time);
+    written beside the target and renamed, so a crash leaves no half video under its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, np.stack(frames), fps=fps, codec="libx264")
+    partial = path.with_name(path.stem + ".partial" + path.suffix)
+    writer = imageio.get_writer(
+        partial, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2
+    )
+    try:
+        for frame in frames:
+            writer.append_data(frame)
+    finally:
+        writer.close()
+    partial.replace(path)
     return path

@@ -22,12 +22,23 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 from torch.optim import Optimizer
-from torch.optim._muon import DEFAULT_A, DEFAULT_B, DEFAULT_C
-from torch.optim._muon import EPS as MUON_EPS
-from torch.optim._muon import muon as muon_functional
 from torch.optim.adamw import adamw as adamw_functional
-from torch.optim.optimizer import _get_scalar_dtype
 from torch.optim.sgd import sgd as sgd_functional
+
+# torch's functional Muon core and scalar dtype are private APIs: pyproject bounds torch to the
+# tested releases (2.9 - 2.14), and a torch without them is one sentence, not an ImportError
+# deep in a traceback.
+try:
+    from torch.optim._muon import DEFAULT_A, DEFAULT_B, DEFAULT_C
+    from torch.optim._muon import EPS as MUON_EPS
+    from torch.optim._muon import muon as muon_functional
+    from torch.optim.optimizer import _get_scalar_dtype
+except ImportError as error:  # pragma: no cover - depends on the installed torch
+    raise ImportError(
+        f"dopr_robot.optim uses torch's functional Muon core (torch.optim._muon), which torch "
+        f"{torch.__version__} does not have ({error}); install a torch between 2.9 and 2.14, "
+        "the releases this package is tested with"
+    ) from None
 
 BASES = ("adamw", "muon", "sgd")
 MATRIX_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -91,7 +102,9 @@ class GPOptimizer(Optimizer):
           AdamW  (b = adamw, or non-matrix params when b = muon):
                  m ← β1 m + (1-β1) g ;  v ← β2 v + (1-β2) g² ;  θ ← (1-ηλ)θ - η m̂/(√v̂+ε)
           Muon   (matrix params when b = muon; conv weights as [out, in·k]):
-                 B ← μB + g ;  O ← NewtonSchulz(g + μB) ;  θ ← (1-ηλ)θ - η·adjust(shape) O
+                 B ← μB + (1-μ)g              (torch's Muon: an EMA buffer, lerp)
+                 U ← (1-μ)g + μB if nesterov else B
+                 O ← NewtonSchulz(U) ;  θ ← (1-ηλ)θ - η·adjust(shape) O
           SGD    (b = sgd): θ ← θ - η (g + λθ) with optional (Nesterov) momentum
 
     Args:

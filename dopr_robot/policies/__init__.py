@@ -14,7 +14,6 @@ POLICY_CLASSES = {"flow": FlowPolicy, "diffusion": DiffusionPolicy, "regression"
 
 
 def build_policy(config: PolicyConfig, shape_meta: ShapeMeta) -> Policy:
-    config.check()
     return POLICY_CLASSES[config.kind](config, shape_meta)
 
 

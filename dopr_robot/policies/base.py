@@ -28,7 +28,6 @@ from .noise import StepNoise, default_noise
 class Policy(nn.Module):
     def __init__(self, config: PolicyConfig, shape_meta: ShapeMeta):
         super().__init__()
-        config.check()
         missing = [key for key in config.obs_keys if key not in shape_meta.obs]
         if missing:
             raise ValueError(f"obs_keys {missing} are not in the data ({sorted(shape_meta.obs)})")

@@ -1,98 +1,95 @@
-"""Every setting of a policy in one dataclass, saved with each checkpoint as JSON.
+"""Every setting of a policy in one typed model, saved with each checkpoint as JSON.
 
 The same config builds the same network, so `config.json` is all a checkpoint needs to be
-rebuilt; the data's shapes (`ShapeMeta`) are recorded beside it.
+rebuilt; the data's shapes (`ShapeMeta`) are recorded beside it. Types, ranges and the relations
+between horizons are checked when the config is built (pydantic, see `config_io`), so a bad value
+is one sentence before any network exists.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..config_io import StrictConfig, validated
 
 POLICY_KINDS = ("flow", "diffusion", "regression")
 BACKBONES = ("mlp", "unet")
+IMAGE_NORMS = ("group", "batch")
 
 
-@dataclass
-class PolicyConfig:
+class PolicyConfig(StrictConfig):
     """What the policy is; one line per field says what it does."""
 
-    kind: str = "flow"
+    kind: Literal["flow", "diffusion", "regression"] = "flow"
     """flow | diffusion | regression"""
-    backbone: str = "mlp"
+    backbone: Literal["mlp", "unet"] = "mlp"
     """mlp (residual MLP over the flattened chunk) | unet (conditional 1-D temporal U-Net)"""
-    obs_keys: list[str] = field(default_factory=lambda: ["state"])
+    obs_keys: list[str] = Field(default_factory=lambda: ["state"], min_length=1)
     """observation keys in the store; uint8 [H, W, 3] keys go through a robomimic VisualCore"""
-    obs_horizon: int = 2
+    obs_horizon: int = Field(2, ge=1)
     """To: observation frames the policy conditions on"""
-    pred_horizon: int = 16
+    pred_horizon: int = Field(16, ge=1)
     """Tp: actions predicted per chunk"""
-    action_horizon: int = 8
+    action_horizon: int = Field(8, ge=1)
     """Ta: actions executed per chunk (receding horizon), from index To - 1"""
-    mlp_width: int = 256
+    mlp_width: int = Field(256, ge=1)
     """residual MLP width"""
-    mlp_depth: int = 3
+    mlp_depth: int = Field(3, ge=1)
     """residual MLP blocks"""
-    unet_down_dims: list[int] = field(default_factory=lambda: [64, 128, 256])
+    unet_down_dims: list[int] = Field(default_factory=lambda: [64, 128, 256], min_length=1)
     """U-Net channels per level"""
-    unet_kernel: int = 5
+    unet_kernel: int = Field(5, ge=1)
     """U-Net temporal kernel"""
-    time_embed_dim: int = 128
+    time_embed_dim: int = Field(128, ge=2)
     """size of the diffusion/flow time embedding"""
-    diffusion_train_steps: int = 100
+    diffusion_train_steps: int = Field(100, ge=1)
     """DDPM steps in training (squaredcos_cap_v2 schedule)"""
-    diffusion_prediction: str = "epsilon"
+    diffusion_prediction: Literal["epsilon", "sample"] = "epsilon"
     """epsilon | sample: what the diffusion network predicts"""
-    inference_steps: int = 10
+    inference_steps: int = Field(10, ge=1)
     """DDIM steps (diffusion) or integration steps (flow) per action chunk"""
-    flow_solver: str = "euler"
+    flow_solver: Literal["euler", "heun"] = "euler"
     """euler (diffusers' FlowMatchEulerDiscreteScheduler) | heun (second order, 2 evals/step)"""
-    image_feature_dim: int = 64
+    image_feature_dim: int = Field(64, ge=1)
     """features per image key out of the VisualCore (SpatialSoftmax keypoints -> linear)"""
-    crop_fraction: float = 0.9
+    crop_fraction: float = Field(0.9, gt=0, le=1)
     """random crop size as a fraction of the image side (training); center crop at inference"""
-    ill_conditioning: float = 1.0
+    image_norm: Literal["group", "batch"] = "group"
+    """normalisation in the image encoder's ResNet: group (GroupNorm, as diffusion_policy and
+    LeRobot do, because an EMA of BatchNorm statistics hurts) | batch (robomimic's own)"""
+    ill_conditioning: float = Field(1.0, gt=0, allow_inf_nan=False)
     """multiply every odd-indexed low-dim input by this after normalisation (1 = standardised);
     a controlled, deliberately ill-conditioned input, the setting DoPr's theory is about"""
 
-    def check(self) -> None:
-        if self.kind not in POLICY_KINDS:
-            raise ValueError(f"policy must be one of {', '.join(POLICY_KINDS)}, got {self.kind!r}")
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone must be mlp or unet, got {self.backbone!r}")
+    @model_validator(mode="after")
+    def _horizons_fit(self) -> PolicyConfig:
         if self.kind == "regression" and self.backbone != "mlp":
             raise ValueError("the regression policy is a residual MLP: use backbone mlp")
-        if not self.obs_keys:
-            raise ValueError("obs_keys must name at least one observation key")
-        if min(self.obs_horizon, self.pred_horizon, self.action_horizon) < 1:
-            raise ValueError("obs_horizon, pred_horizon and action_horizon must be >= 1")
         if self.obs_horizon - 1 + self.action_horizon > self.pred_horizon:
             raise ValueError(
                 f"obs_horizon - 1 + action_horizon ({self.obs_horizon - 1 + self.action_horizon})"
                 f" must not exceed pred_horizon ({self.pred_horizon})"
             )
-        if self.backbone == "unet" and self.pred_horizon % 2 ** (len(self.unet_down_dims) - 1):
+        halvings = len(self.unet_down_dims) - 1
+        if self.backbone == "unet" and self.pred_horizon % 2**halvings:
             raise ValueError(
-                f"the U-Net halves time {len(self.unet_down_dims) - 1} times: pred_horizon "
-                f"{self.pred_horizon} must be divisible by {2 ** (len(self.unet_down_dims) - 1)}"
+                f"the U-Net halves time {halvings} times: pred_horizon "
+                f"{self.pred_horizon} must be divisible by {2**halvings}"
             )
-        if self.diffusion_prediction not in ("epsilon", "sample"):
-            raise ValueError(
-                f"diffusion_prediction must be epsilon or sample, got {self.diffusion_prediction!r}"
-            )
-        if self.flow_solver not in ("euler", "heun"):
-            raise ValueError(f"flow_solver must be euler or heun, got {self.flow_solver!r}")
-        if not self.ill_conditioning > 0:
-            raise ValueError(f"ill_conditioning must be > 0, got {self.ill_conditioning}")
-        if self.inference_steps < 1:
-            raise ValueError(f"inference_steps must be >= 1, got {self.inference_steps}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PolicyConfig:
-        return cls(**_known(cls, values, "policy"))
+    def from_dict(cls, values: dict[str, Any], where: str = "[policy]") -> PolicyConfig:
+        return validated(cls, values, where)
+
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> PolicyConfig:
+        """A checkpoint's policy settings; checkpoints written before `image_norm` existed used
+        robomimic's BatchNorm, so that is what their weights need."""
+        return cls.from_dict({"image_norm": "batch", **values}, "checkpoint config.json [policy]")
 
 
 @dataclass
@@ -113,11 +110,3 @@ class ShapeMeta:
     def is_image(self, key: str) -> bool:
         """uint8 [H, W, 3] keys are images; everything else is low-dimensional."""
         return len(self.obs[key]) == 3
-
-
-def _known(cls, values: dict[str, Any], section: str) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown {section} setting(s) {unknown}; known: {sorted(names)}")
-    return dict(values)

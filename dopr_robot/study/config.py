@@ -21,85 +21,108 @@
     horizons = [30, 100, 300]
     execute = 2
 
-Presets live in `configs/study/<preset>.toml` at the repository root. Unknown keys are errors.
+Presets ship inside the package, `dopr_robot/study/presets/<preset>.toml`. Unknown keys, wrong
+types and out-of-range values are one sentence each (typed models, `config_io`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
+from ..config_io import OrNone, StrictConfig, none_word, read_toml, validated
 from ..errors import UserError
 from ..optim import OPTIMIZER_NAMES
 from ..policies import POLICY_KINDS, PolicyConfig
 from ..train import TrainConfig
-from ..train.config import read_toml
 
-PRESET_DIR = Path(__file__).resolve().parents[2] / "configs" / "study"
+PRESET_PACKAGE = "dopr_robot.study.presets"  # shipped inside the package (importlib.resources)
 PRESETS = ("quick", "default", "full")
 
 
-@dataclass
-class OptimizerSpec:
+class OptimizerSpec(StrictConfig):
     """One optimizer setting of the study, under a label (the table key in TOML)."""
 
     label: str
+    """the [optimizers.<label>] key"""
     name: str
-    lr: list[float]
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    """the optimizer (default: the label)"""
+    lr: list[float] = Field(min_length=1)
+    """the grid the lr is chosen from on the validation seeds"""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """further optimizer settings, e.g. {gamma = 0.1}"""
 
 
-@dataclass
-class TaskSpec:
+class TaskSpec(StrictConfig):
     """One task family: how its demonstrations are collected and how it is evaluated."""
 
     name: str
+    """the task's label in the report"""
     env_id: str
-    demos: int
-    collect_horizon: int
-    horizons: list[int]
-    noise: float = 0.0
+    """a registered env id"""
+    demos: int = Field(ge=1)
+    """demonstrations to collect"""
+    collect_horizon: int = Field(ge=1)
+    """H of the collected demonstrations"""
+    horizons: list[int] = Field(min_length=1)
+    """H values of the closed-loop sweep, increasing"""
+    noise: float = Field(0.0, ge=0, allow_inf_nan=False)
     """σ of the expert's action noise while collecting"""
-    perturbation: float | None = None
-    """process noise; default: the family's documented level (envs.registry)"""
+    perturbation: OrNone[float] = None
+    """process noise; default ("none"): the family's documented level (envs.registry)"""
     image: bool = False
     """collect 96x96 images too (then add "image" to the policy's obs_keys)"""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    execute: int | None = None
+    env_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """further make kwargs"""
+    execute: OrNone[int] = None
     """actions executed per chunk in closed loop (default: the policy's Ta)"""
-    validation_episodes: int = 20
-    test_episodes: int = 30
-    policies: list[str] | None = None
+    validation_episodes: int = Field(20, ge=1)
+    """episodes per H on the validation seeds (choosing the lr)"""
+    test_episodes: int = Field(30, ge=1)
+    """episodes per H on the test seeds (the verdict)"""
+    policies: OrNone[list[str]] = None
     """this task's policy kinds (default: the study's)"""
-    train: dict[str, Any] = field(default_factory=dict)
-    policy: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+    """TrainConfig fields for this task's runs (over the study's [train])"""
+    policy: dict[str, Any] = Field(default_factory=dict)
+    """PolicyConfig fields for this task's runs (over the study's [policy])"""
 
 
-@dataclass
-class StudyConfig:
+class StudyConfig(StrictConfig):
+    """A whole study; see the module docstring for the TOML layout."""
+
     name: str
-    tasks: list[TaskSpec]
+    """the study's name (its directory under runs/ by default)"""
+    tasks: list[TaskSpec] = Field(min_length=1)
+    """one [[tasks]] table per task family"""
     optimizers: dict[str, OptimizerSpec]
-    pairs: list[tuple[str, str]]
-    policies: list[str] = field(default_factory=lambda: ["flow"])
-    seeds: int = 5
-    conditioning: list[float] = field(default_factory=lambda: [1.0])
-    train: dict[str, Any] = field(default_factory=dict)
-    policy: dict[str, Any] = field(default_factory=dict)
-    workers: int = 2
+    """[optimizers.<label>] tables"""
+    pairs: list[list[str]] = Field(min_length=1)
+    """[base, candidate] labels: each pair is one comparison"""
+    policies: list[str] = Field(default_factory=lambda: ["flow"], min_length=1)
+    """policy kinds trained on every task (unless a task names its own)"""
+    seeds: int = Field(5, ge=1)
+    """paired training seeds (0 .. seeds-1)"""
+    conditioning: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
+    """PolicyConfig.ill_conditioning factors"""
+    train: dict[str, Any] = Field(default_factory=dict)
+    """TrainConfig fields shared by every run"""
+    policy: dict[str, Any] = Field(default_factory=dict)
+    """PolicyConfig fields shared by every run"""
+    workers: int = Field(2, ge=1)
     """parallel processes (each with cores / workers threads)"""
     videos: bool = True
     """a rollout video per H for the first training seed of each tuned optimizer"""
-    video_episodes: int = 4
-    eval_envs: int = 32
+    video_episodes: int = Field(4, ge=1)
+    """episodes per video"""
+    eval_envs: int = Field(32, ge=1)
     """environments stepped together in evaluation (batched inference)"""
     expected_minutes: str = ""
     """what the preset is sized for, in words (shown in the report)"""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     def task_policies(self, task: TaskSpec) -> list[str]:
         return task.policies or self.policies
@@ -113,8 +136,6 @@ class StudyConfig:
     def check(self) -> None:
         if not self.tasks:
             raise UserError("a study needs at least one [[tasks]] table")
-        if self.seeds < 1 or self.workers < 1:
-            raise UserError("seeds and workers must be >= 1")
         names = [t.name for t in self.tasks]
         if len(set(names)) != len(names):
             raise UserError(f"task names must be unique, got {names}")
@@ -127,8 +148,6 @@ class StudyConfig:
             if not spec.lr or any(not (lr > 0 and math.isfinite(lr)) for lr in spec.lr):
                 raise UserError(f"optimizer {label!r} needs a non-empty grid of lr > 0")
             _check_optimizer_settings(label, spec)
-        if not self.pairs:
-            raise UserError("pairs must name at least one [base, candidate] pair")
         for pair in self.pairs:
             if len(pair) != 2 or any(p not in self.optimizers for p in pair):
                 raise UserError(
@@ -145,20 +164,16 @@ class StudyConfig:
         from ..envs.registry import check_env_id
 
         check_env_id(task.env_id)
-        if task.demos < 1 or task.collect_horizon < 1 or not task.horizons:
-            raise UserError(f"task {task.name!r}: demos, collect_horizon, horizons must be set")
         if any(h < 1 for h in task.horizons) or sorted(set(task.horizons)) != task.horizons:
             raise UserError(f"task {task.name!r}: horizons must be increasing and >= 1")
-        if task.validation_episodes < 1 or task.test_episodes < 1:
-            raise UserError(f"task {task.name!r}: episode counts must be >= 1")
         for kind in self.task_policies(task):
             if kind not in POLICY_KINDS:
                 raise UserError(f"task {task.name!r}: unknown policy kind {kind!r}")
-            try:  # the run settings are checked now, not an hour in
-                TrainConfig.from_dict(self.train_values(task)).check()
-                PolicyConfig.from_dict({**self.policy_values(task), "kind": kind}).check()
-            except (TypeError, ValueError) as error:
-                raise UserError(f"task {task.name!r}: {error}") from None
+            # the run settings are checked now, not an hour in
+            TrainConfig.from_dict(self.train_values(task), f"task {task.name!r} [train]")
+            PolicyConfig.from_dict(
+                {**self.policy_values(task), "kind": kind}, f"task {task.name!r} [policy]"
+            )
         execute = task.execute
         if execute is not None:
             horizon = PolicyConfig.from_dict(self.policy_values(task)).action_horizon
@@ -173,41 +188,26 @@ def _check_optimizer_settings(label: str, spec: OptimizerSpec) -> None:
     from ..optim import build_optimizer
 
     try:
-        build_optimizer(spec.name, torch.nn.Linear(2, 2), lr=spec.lr[0], **spec.kwargs)
+        build_optimizer(
+            spec.name,
+            torch.nn.Linear(2, 2),
+            lr=spec.lr[0],
+            **{key: none_word(value) for key, value in spec.kwargs.items()},
+        )
     except (TypeError, ValueError) as error:
         raise UserError(f"optimizer {label!r}: {error}") from None
 
 
-def _known(values: dict, cls, where: str, extra: tuple[str, ...] = ()) -> None:
-    names = {f.name for f in fields(cls)} - set(extra)
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-
-
 def study_from_dict(values: dict[str, Any], where: str = "study config") -> StudyConfig:
+    """A checked StudyConfig from a TOML document (the optimizer tables' keys are their labels)."""
     values = dict(values)
-    _known(values, StudyConfig, where)
-    for required in ("name", "tasks", "optimizers", "pairs"):
-        if required not in values:
-            raise UserError(f"{where}: missing {required!r}")
-    tasks = []
-    for table in values.pop("tasks"):
-        _known(table, TaskSpec, f"{where} [[tasks]]")
-        try:
-            tasks.append(TaskSpec(**table))
-        except TypeError as error:
-            raise UserError(f"{where} [[tasks]]: {error}") from None
-    optimizers = {}
-    for label, table in values.pop("optimizers").items():
-        table = dict(table)
-        _known(table, OptimizerSpec, f"{where} [optimizers.{label}]", extra=("label",))
-        table.setdefault("name", label)
-        if "lr" not in table:
-            raise UserError(f"{where} [optimizers.{label}]: missing lr grid")
-        optimizers[label] = OptimizerSpec(label=label, **table)
-    pairs = [tuple(pair) for pair in values.pop("pairs")]
-    config = StudyConfig(tasks=tasks, optimizers=optimizers, pairs=pairs, **values)
+    optimizers = values.get("optimizers")
+    if isinstance(optimizers, dict):
+        values["optimizers"] = {
+            label: {"label": label, "name": label, **table} if isinstance(table, dict) else table
+            for label, table in optimizers.items()
+        }
+    config = validated(StudyConfig, values, where)
     config.check()
     return config
 
@@ -217,12 +217,13 @@ def load_study(path: str | Path) -> StudyConfig:
 
 
 def preset_path(preset: str) -> Path:
+    """The preset's TOML, shipped as package data (so an installed wheel has it too)."""
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
-    path = PRESET_DIR / f"{preset}.toml"
+    path = Path(str(resources.files(PRESET_PACKAGE).joinpath(f"{preset}.toml")))
     if not path.exists():
         raise UserError(
-            f"preset file {path} is missing (presets ship with the repository); "
+            f"preset file {path} is missing from the installed package; "
             "pass --config with a study TOML instead"
         )
     return path

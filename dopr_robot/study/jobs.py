@@ -12,12 +12,13 @@ import json
 import shutil
 from pathlib import Path
 
+from ..config_io import differing_settings
 from ..envs.collect import collect
 from ..errors import UserError
-from ..eval.sweep import EvalConfig, evaluate
+from ..eval.config import EvalConfig
+from ..eval.sweep import evaluate
 from ..train import TrainingDiverged, train
 from ..train.checkpoint import latest_checkpoint
-from ..train.config import differing_settings
 from .config import StudyConfig, TaskSpec
 from .plan import Run, collect_config, data_path, run_configs, task_of
 

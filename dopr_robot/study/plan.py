@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..envs.collect import CollectConfig
+from ..envs.config import CollectConfig
 from ..envs.registry import PERTURBATION_LEVELS
 from ..policies import PolicyConfig
 from ..train import TrainConfig

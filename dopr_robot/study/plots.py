@@ -6,24 +6,21 @@ import math
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # pyplot-free: the caller's backend is left alone
 
 
 def _grid(n: int, width: float = 4.0, height: float = 3.2):
     columns = min(n, 4)
     rows = math.ceil(n / columns)
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(width * columns, height * rows), dpi=110, squeeze=False
-    )
+    figure = Figure(figsize=(width * columns, height * rows), dpi=110)
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.flat[n:]:
         axis.set_visible(False)
     return figure, list(axes.flat[:n])
 
 
 def _colours(labels: list[str]) -> dict[str, str]:
-    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    palette = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
 
 
@@ -99,5 +96,4 @@ def _save(figure, path: Path) -> Path:
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
-    plt.close(figure)
     return path

@@ -20,8 +20,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
+from ..config_io import differing_settings
 from ..errors import UserError
-from ..train.config import differing_settings
 from . import jobs
 from .config import StudyConfig
 from .plan import cells, compared_optimizers, runs

@@ -147,7 +147,7 @@ def load_policy(checkpoint: str | Path, ema: bool = True, device: str = "cpu") -
     checkpoint = resolve_checkpoint(checkpoint)
     config = read_config(checkpoint)
     policy = build_policy(
-        PolicyConfig.from_dict(config["policy"]), ShapeMeta.from_dict(config["shape_meta"])
+        PolicyConfig.from_saved(config["policy"]), ShapeMeta.from_dict(config["shape_meta"])
     )
     weights = checkpoint / ("ema.safetensors" if ema else "model.safetensors")
     if not weights.exists():

@@ -1,125 +1,105 @@
-"""The training run's settings in one dataclass (plus the policy's), loadable from TOML.
+"""The training run's settings in one typed model (plus the policy's), loadable from TOML.
 
 A TOML file has a `[train]` table for `TrainConfig` fields and a `[policy]` table for
-`PolicyConfig` fields; an unknown name in either is an error, not a silent default.
+`PolicyConfig` fields; an unknown name, a wrong type or a value out of range in either is one
+sentence (pydantic, see `config_io`), not a silent default or a traceback an hour in. The
+`dopr-robot train` flags are derived from these fields (`commands/train.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import tomllib
+from pydantic import Field, field_validator
 
+from ..config_io import StrictConfig, none_word, read_toml, validated
 from ..errors import UserError
 from ..optim import OPTIMIZER_NAMES
-from ..policies import PolicyConfig
+
+OptimizerName = Literal["adamw", "muon", "sgd", "dopr-adamw", "dopr-muon", "dopr-sgd"]
+assert set(OptimizerName.__args__) == set(OPTIMIZER_NAMES)  # one list of names, kept in step
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(StrictConfig):
     """Every knob of a training run; one line per field says what it does."""
 
     data: str = ""
     """demonstration store (zarr)"""
     out: str = ""
     """run directory: checkpoints/, metrics.jsonl, config.json"""
-    optimizer: str = "adamw"
+    optimizer: OptimizerName = "adamw"
     """adamw | muon | dopr-adamw | dopr-muon | sgd | dopr-sgd"""
-    lr: float = 1e-4
+    lr: float = Field(1e-4, gt=0, allow_inf_nan=False)
     """peak learning rate (after warm-up; cosine decay to 0 at `steps`)"""
-    weight_decay: float = 1e-6
+    weight_decay: float = Field(1e-6, ge=0, allow_inf_nan=False)
     """decoupled weight decay"""
-    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
-    """further optimizer settings, e.g. {gamma = 0.1} for dopr-*"""
-    steps: int = 2000
+    optimizer_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """further optimizer settings, e.g. {gamma = 0.1} for dopr-* ("none" for None)"""
+    steps: int = Field(2000, ge=1)
     """optimizer steps"""
-    batch_size: int = 256
+    batch_size: int = Field(256, ge=1)
     """global batch (split across DDP ranks)"""
-    warmup_steps: int = 100
+    warmup_steps: int = Field(100, ge=0)
     """linear warm-up steps"""
-    grad_clip: float = 1.0
+    grad_clip: float = Field(1.0, ge=0, allow_inf_nan=False)
     """max global gradient norm; 0 turns clipping off"""
-    ema_decay: float = 0.995
+    ema_decay: float = Field(0.995, ge=0, lt=1)
     """EMA of weights: decay_t = min(ema_decay, (1 + t) / (10 + t)); 0 turns EMA off"""
-    val_ratio: float = 0.1
+    val_ratio: float = Field(0.1, gt=0, lt=1)
     """share of episodes held out for the validation loss (at least one)"""
-    val_every: int = 500
+    val_every: int = Field(500, ge=1)
     """steps between validation losses (live and EMA weights); and at the end"""
-    val_batches: int = 4
+    val_batches: int = Field(4, ge=1)
     """batches per validation (fixed noise, so values are comparable over time)"""
-    checkpoint_every: int = 1000
+    checkpoint_every: int = Field(1000, ge=1)
     """steps between checkpoints; one is always written at the end"""
-    log_every: int = 50
+    log_every: int = Field(50, ge=1)
     """steps between metrics.jsonl lines"""
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     """weights, data order, noise: same seed, same numbers (CPU)"""
-    device: str = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     """auto (cuda if available) | cpu | cuda | cuda:N"""
     bf16: bool = False
     """bf16 autocast for forward/loss on CUDA (ignored on CPU)"""
     tensorboard: bool = False
     """also write TensorBoard scalars (needs the tensorboard package)"""
 
-    def check(self) -> None:
-        if self.optimizer not in OPTIMIZER_NAMES:
-            raise UserError(
-                f"unknown optimizer {self.optimizer!r}; "
-                f"expected one of {', '.join(OPTIMIZER_NAMES)}"
-            )
-        for name in ("steps", "batch_size", "val_every", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 < self.val_ratio < 1:
-            raise UserError(f"val_ratio must be between 0 and 1, got {self.val_ratio}")
-        if not 0 <= self.ema_decay < 1:
-            raise UserError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.lr <= 0:
-            raise UserError(f"lr must be > 0, got {self.lr}")
+    @field_validator("optimizer_kwargs", mode="after")
+    @classmethod
+    def none_words(cls, values: dict[str, Any]) -> dict[str, Any]:
+        return {key: none_word(value) for key, value in values.items()}
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def check_optimizer(self) -> None:
+        """Bad optimizer settings fail now, on a two-weight model, not after the data loads."""
+        import torch
+
+        from ..optim import build_optimizer
+
+        try:
+            build_optimizer(
+                self.optimizer, torch.nn.Linear(2, 2), lr=self.lr, **self.optimizer_kwargs
+            )
+        except (TypeError, ValueError) as error:
+            raise UserError(f"[train] optimizer_kwargs: {error}") from None
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise UserError(f"unknown train setting(s) {unknown}; known: {sorted(names)}")
-        return cls(**values)
-
-
-def differing_settings(saved: dict[str, Any], mine: dict[str, Any]) -> list[str]:
-    """Names whose values differ between two settings dicts (a name missing on one side counts);
-    what every "resume with the same settings" check reports."""
-    return sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
-
-
-def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """A TOML file's tables, with one sentence for a missing or broken file."""
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{what} {path} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise UserError(f"{path} is not valid TOML ({error})") from None
+    def from_dict(cls, values: dict[str, Any], where: str = "[train]") -> TrainConfig:
+        return validated(cls, values, where)
 
 
 def load_toml(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(train table, policy table) of a TOML config file, with one sentence for a bad file."""
     document = read_toml(path)
+    if not document:
+        raise UserError(f"{path} is empty; expected a [train] and/or a [policy] table")
     unknown = sorted(set(document) - {"train", "policy"})
     if unknown:
         raise UserError(f"{path}: unknown table(s) {unknown}; expected [train] and [policy]")
-    return dict(document.get("train", {})), dict(document.get("policy", {}))
-
-
-def policy_config(values: dict[str, Any]) -> PolicyConfig:
-    try:
-        config = PolicyConfig.from_dict(values)
-        config.check()
-    except (TypeError, ValueError) as error:
-        raise UserError(str(error)) from None
-    return config
+    tables = {}
+    for name in ("train", "policy"):
+        table = document.get(name, {})
+        if not isinstance(table, dict):
+            raise UserError(f"{path}: {name} must be a [{name}] table, got {table!r}")
+        tables[name] = dict(table)
+    return tables["train"], tables["policy"]

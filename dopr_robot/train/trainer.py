@@ -30,7 +30,9 @@ import torch.distributed as dist
 from diffusers.optimization import get_cosine_schedule_with_warmup
 
 from .. import __version__
+from ..config_io import differing_settings
 from ..datasets import ReplayBuffer, SequenceDataset, split_episodes
+from ..devices import resolve_device
 from ..errors import UserError
 from ..optim import build_optimizer
 from ..policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
@@ -41,7 +43,7 @@ from .checkpoint import (
     read_config,
     save_checkpoint,
 )
-from .config import TrainConfig, differing_settings
+from .config import TrainConfig
 from .ema import EMA
 
 VAL_SEED_OFFSET = 10_000_019  # validation noise: fixed, and never a training step's
@@ -72,14 +74,6 @@ class Rank:
         return self.index == 0
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} asked for, but CUDA is not available")
-    return torch.device(name)
-
-
 def _start_distributed(device: torch.device) -> Rank:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
@@ -105,7 +99,6 @@ def shape_meta_of(buffer: ReplayBuffer, obs_keys: list[str]) -> ShapeMeta:
 
 class Trainer:
     def __init__(self, train: TrainConfig, policy: PolicyConfig, progress: bool = True):
-        train.check()
         self.train_config, self.policy_config = train, policy
         self.progress = progress
         self.device = resolve_device(train.device)
@@ -212,14 +205,29 @@ class Trainer:
             trainer_state,
         )
 
-    def resume(self) -> None:
+    def resume(self) -> int | None:
+        """Load the latest checkpoint; returns the step count the run was started for.
+
+        `steps` may grow (extending a finished run): the cosine schedule is then recomputed over
+        the new total, so the lr at the resumed step rises from where the old schedule had
+        decayed it (near 0 at the old end) to the new schedule's value at that step."""
         checkpoint = latest_checkpoint(self.run)
         if checkpoint is None:
             raise UserError(f"{self.run} holds no checkpoint to resume from")
         saved = read_config(checkpoint)
         mine = self.config_record()
+        saved_steps = saved.get("train", {}).get("steps")
+        if isinstance(saved_steps, int) and self.train_config.steps < saved_steps:
+            raise UserError(
+                f"{checkpoint} was started for {saved_steps} steps; a resume may extend a run "
+                f"(more --steps) but not shorten it to {self.train_config.steps}"
+            )
         for section in ("policy", "train", "shape_meta"):
-            differing = differing_settings(saved.get(section, {}), mine[section])
+            # a larger `steps` extends the run: the only setting a resume may change
+            theirs = {**saved.get(section, {}), "steps": mine[section].get("steps")}
+            differing = differing_settings(
+                theirs if section == "train" else saved.get(section, {}), mine[section]
+            )
             if differing:
                 raise UserError(
                     f"{checkpoint} was written with other {section} settings "
@@ -232,8 +240,18 @@ class Trainer:
         state = load_optimizer_state(checkpoint)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if saved_steps != self.train_config.steps:  # extended: the new schedule from this step on
+            scheduler = self.scheduler
+            lrs = [
+                base * rule(scheduler.last_epoch)
+                for base, rule in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)
+            ]
+            for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+                group["lr"] = lr
+            scheduler._last_lr = lrs
         self.step = json.loads((checkpoint / "trainer_state.json").read_text())["step"]
         _truncate_metrics(self.run / "metrics.jsonl", self.step)
+        return saved_steps
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -269,9 +287,7 @@ class Trainer:
         loss.backward()
         grad_norm = float("nan")
         if config.grad_clip > 0:
-            grad_norm = float(
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), config.grad_clip)
-            )
+            grad_norm = self._clip_gradients(config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         if self.ema is not None:
@@ -420,7 +436,16 @@ def train(
         )
     trainer = Trainer(train_config, policy_config, progress)
     if resume:
-        trainer.resume()
+        started_for = trainer.resume()
+        if started_for is not None and train_config.steps > started_for and trainer.rank.main:
+            (run / "config.json").write_text(json.dumps(trainer.config_record(), indent=2))
+            if progress:
+                print(
+                    f"{run}: extending from {started_for} to {train_config.steps} steps; the "
+                    f"cosine lr schedule now decays to 0 at step {train_config.steps}, so the lr "
+                    f"at step {trainer.step} is the new schedule's "
+                    f"({trainer.scheduler.get_last_lr()[0]:.3g}), not the old one's"
+                )
     elif trainer.rank.main:
         run.mkdir(parents=True, exist_ok=True)
         (run / "config.json").write_text(json.dumps(trainer.config_record(), indent=2))

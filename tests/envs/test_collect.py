@@ -12,7 +12,8 @@ import torch
 from dopr_robot.cli import main
 from dopr_robot.datasets import ReplayBuffer, SequenceDataset
 from dopr_robot.envs import collect as collect_module
-from dopr_robot.envs.collect import CollectConfig, collect
+from dopr_robot.envs.collect import collect
+from dopr_robot.envs.config import CollectConfig
 from dopr_robot.errors import DataError, UserError
 
 from ..datasets.helpers import tree_digest
@@ -147,8 +148,8 @@ def test_keep_failed_stores_failures_and_a_weak_expert_stops_with_a_sentence(tmp
 def test_bad_arguments_are_one_sentence_and_exit_2(tmp_path):
     cases = [
         (["--env", "dopr_robot/Nope-v0"], "unknown env id 'dopr_robot/Nope-v0'"),
-        (["--env", REACH, "--episodes", "0"], "--episodes must be at least 1"),
-        (["--env", REACH, "--noise", "-1"], "--noise must be a number >= 0"),
+        (["--env", REACH, "--episodes", "0"], "bad flag: --episodes = 0 is not valid"),
+        (["--env", REACH, "--noise", "-1"], "bad flag: --noise = -1.0 is not valid"),
         (["--env", REACH, "--task", "reach-v3"], "--task is only for dopr_robot/MetaWorld-v0"),
     ]
     for extra, message in cases:

@@ -9,10 +9,12 @@ import imageio.v3 as iio
 import pytest
 
 from dopr_robot.cli import main
-from dopr_robot.envs.collect import CollectConfig, collect
+from dopr_robot.envs.collect import collect
+from dopr_robot.envs.config import CollectConfig
 from dopr_robot.eval import sweep as sweep_module
+from dopr_robot.eval.config import EvalConfig
 from dopr_robot.eval.schema import validate
-from dopr_robot.eval.sweep import EvalConfig, evaluate
+from dopr_robot.eval.sweep import evaluate
 from dopr_robot.policies import PolicyConfig
 from dopr_robot.train import TrainConfig, train
 
@@ -26,7 +28,13 @@ def run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("eval")
     store = folder / "balance.zarr"
     collect(
-        CollectConfig("dopr_robot/Balance-v0", 60, 6, noise=0.05, perturbation=0.4),
+        CollectConfig(
+            env_id="dopr_robot/Balance-v0",
+            task_horizon=60,
+            episodes=6,
+            noise=0.05,
+            perturbation=0.4,
+        ),
         store,
         progress=False,
     )

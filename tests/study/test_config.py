@@ -76,7 +76,7 @@ def test_labelled_optimizer_settings_pass_kwargs(tmp_path):
     [
         ({"colour": 1}, "unknown key"),
         ({"pairs": [["adamw", "nope"]]}, "must name two"),
-        ({"optimizers": {"adamw": {"lr": [1e-3]}, "dopr-adamw": {"lr": []}}}, "lr > 0"),
+        ({"optimizers": {"adamw": {"lr": [1e-3]}, "dopr-adamw": {"lr": []}}}, "at least 1 item"),
         (
             {
                 "optimizers": {
@@ -87,7 +87,7 @@ def test_labelled_optimizer_settings_pass_kwargs(tmp_path):
             "only apply to dopr",
         ),
         ({"policies": ["telepathy"]}, "unknown policy kind"),
-        ({"train": {"stepz": 3}}, "unknown train setting"),
+        ({"train": {"stepz": 3}}, "unknown key 'stepz'"),
         ({"conditioning": [0.0]}, "conditioning"),
     ],
 )

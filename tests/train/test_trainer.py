@@ -8,7 +8,6 @@ import pickle
 import socket
 import subprocess
 import sys
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -16,7 +15,8 @@ import torch
 import torch.multiprocessing as mp
 
 from dopr_robot.cli import main
-from dopr_robot.envs.collect import CollectConfig, collect
+from dopr_robot.envs.collect import collect
+from dopr_robot.envs.config import CollectConfig
 from dopr_robot.errors import UserError
 from dopr_robot.policies import FlowPolicy, PolicyConfig
 from dopr_robot.train import EMA, TrainConfig, TrainingDiverged, latest_checkpoint, load_policy
@@ -29,7 +29,9 @@ POLICY = PolicyConfig(mlp_width=32, mlp_depth=1, pred_horizon=8, action_horizon=
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "balance.zarr"
-    settings = CollectConfig("dopr_robot/Balance-v0", task_horizon=60, episodes=6, noise=0.05)
+    settings = CollectConfig(
+        env_id="dopr_robot/Balance-v0", task_horizon=60, episodes=6, noise=0.05
+    )
     collect(settings, path, progress=False)
     return path
 
@@ -153,7 +155,7 @@ def test_two_gloo_processes_equal_one_process(store, tmp_path):
         nprocs=2,
         join=True,
     )
-    run_training(replace(settings, out=str(tmp_path / "one")), POLICY, progress=False)
+    run_training(settings.model_copy(update={"out": str(tmp_path / "one")}), POLICY, progress=False)
     from safetensors.torch import load_file
 
     ddp = load_file(latest_checkpoint(tmp_path / "ddp") / "model.safetensors")
@@ -257,8 +259,8 @@ def test_cli_trains_and_bad_input_is_one_sentence(store, tmp_path, capsys):
             "other train settings (lr)",
         ),
         (["--out", str(tmp_path / "x"), "--obs-keys", "image"], "has no key(s) ['image']"),
-        (["--out", str(tmp_path / "x"), "--optimizer", "adam"], "unknown optimizer 'adam'"),
-        (["--out", str(tmp_path / "x"), "--config", str(toml)], "unknown train setting(s)"),
+        (["--out", str(tmp_path / "x"), "--optimizer", "adam"], "optimizer = 'adam' is not valid"),
+        (["--out", str(tmp_path / "x"), "--config", str(toml)], "unknown key 'learning_rate'"),
         (["--out", str(tmp_path / "x"), "--config", str(tmp_path / "none.toml")], "does not exist"),
     ]
     for extra, message in cases:  # in-process: main() is what the command runs
@@ -284,11 +286,11 @@ def test_an_image_policy_trains_end_to_end(tmp_path):
     """Collected 96x96 images -> robomimic encoder -> two training steps -> a loadable policy."""
     store = tmp_path / "reach.zarr"
     collect(
-        CollectConfig("dopr_robot/ReachChain-v0", task_horizon=1, episodes=3, image=True),
+        CollectConfig(env_id="dopr_robot/ReachChain-v0", task_horizon=1, episodes=3, image=True),
         store,
         progress=False,
     )
-    policy = replace(POLICY, obs_keys=["state", "image"], image_feature_dim=8)
+    policy = POLICY.model_copy(update={"obs_keys": ["state", "image"], "image_feature_dim": 8})
     settings = config(
         store,
         tmp_path / "run",

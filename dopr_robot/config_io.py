@@ -1,0 +1,120 @@
+"""Reading and checking the toolkit's settings files: TOML in, typed configs out, one sentence out
+when anything is wrong.
+
+Every file-facing config (train, policy, eval, collect, study) is a pydantic v2 model built on
+`StrictConfig`: unknown keys are errors (`extra="forbid"`), types are strict (TOML's `1.5` is not
+an integer, `true` is not a learning rate, `"ten"` is not a step count), and each field's
+docstring is its description (the `--help` of the flags derived from it). `validated` turns a
+pydantic `ValidationError` into a `UserError` whose message names the key, the value and what was
+expected, so the CLI prints it as one line with exit code 2.
+
+TOML has no null: a setting whose value may be None (`max_rows`, `perturbation`, ...) takes the
+word "none" there (`OrNone`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import tomllib
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from .errors import UserError
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+def none_word(value: Any) -> Any:
+    return None if isinstance(value, str) and value.strip().lower() == "none" else value
+
+
+OrNone = Annotated[T | None, BeforeValidator(none_word)]
+"""A setting that may be None; in TOML it is written as the word "none"."""
+
+
+class StrictConfig(BaseModel):
+    """Base of every settings model: unknown keys refused, no silent type coercion."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, use_attribute_docstrings=True, validate_assignment=True
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (what config.json and results.json store)."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str | None = None, flags: bool = False):
+        """A checked instance, or one sentence (UserError) naming `where`, key and value."""
+        return validated(cls, values, where or f"{cls.__name__} settings", flags)
+
+
+def validated(model: type[M], values: dict[str, Any], where: str, flags: bool = False) -> M:
+    """`model(**values)`, or a UserError naming `where`, the key, the value and the expectation;
+    with `flags`, the values came from the command line and keys are named as `--flag-names`."""
+    if not isinstance(values, dict):
+        raise UserError(f"{where} must be a table of settings, got {_show(values)}")
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise UserError(describe_validation_error(error, where, flags)) from None
+
+
+def describe_validation_error(error: ValidationError, where: str, flags: bool = False) -> str:
+    """The first problem of a ValidationError as one sentence (with a count of the others)."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if flags and first["loc"]:
+        key = (
+            "--"
+            + str(first["loc"][0]).replace("_", "-")
+            + "".join(f".{part}" for part in first["loc"][1:])
+        )
+        where = "bad flag"
+    expected = first["msg"]
+    if expected.startswith("Value error, "):
+        expected = expected.removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        sentence = f"{where}: unknown key {key!r}"
+    elif first["type"] == "missing":
+        sentence = f"{where}: missing key {key!r}"
+    elif key:
+        sentence = f"{where}: {key} = {_show(first['input'])} is not valid ({_lower(expected)})"
+    else:
+        sentence = f"{where}: {_lower(expected)}"
+    if len(problems) > 1:
+        sentence += f"; and {len(problems) - 1} more problem(s)"
+    return sentence
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file's tables, with one sentence for a missing, empty-named or broken file."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise UserError(f"{what} {path} is a directory, not a TOML file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{path} is not valid TOML ({error})") from None
+
+
+def differing_settings(saved: dict[str, Any], mine: dict[str, Any]) -> list[str]:
+    """Names whose values differ between two settings dicts (a name missing on one side counts);
+    what every "resume with the same settings" check reports."""
+    return sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
