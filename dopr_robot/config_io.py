@@ -14,10 +14,10 @@ word "none" there (`OrNone`).
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import tomllib
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from .errors import UserError

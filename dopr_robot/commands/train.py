@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import tomllib
 import typing
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ..errors import UserError
 from ..policies import PolicyConfig

@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure  # pyplot-free: the caller's backend is left alone
-import numpy as np  # noqa: E402
 
-from ..errors import UserError  # noqa: E402
-from .config import EvalConfig  # noqa: E402
-from .sweep import evaluate  # noqa: E402
+from ..errors import UserError
+from .config import EvalConfig
+from .sweep import evaluate
 
 
 def _ranks(values: list[float]) -> np.ndarray:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import tomllib
 
 import pytest
-import tomllib
 
 from dopr_robot.cli import main
 from dopr_robot.errors import UserError
