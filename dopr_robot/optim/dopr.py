@@ -100,7 +100,8 @@ class DoPr(GPOptimizer):
 
         for every eligible layer (Linear; Conv1d/Conv2d on unfolded patches), each step t:
           (conv_factor = kron: convolutions keep Σ ≈ A ⊗ T, channels ⊗ taps, each factor damped
-           with √γ and inverted on its own, and M = G (A⁻¹ ⊗ T⁻¹))
+           by δ = √(1+γ) − 1 of its mean eigenvalue, so that the pair's mean added damping is
+           λ like a single factor's, and inverted on its own; M = G (A⁻¹ ⊗ T⁻¹))
           z      ← layer inputs (rows; [z, 1] with the homogeneous bias coordinate)
           if t mod k = 0:                                    (k = update_every)
             Σ_b  ← (1/n) Σ_i z_i z_iᵀ                        (float32; summed over micro-batches
@@ -125,7 +126,8 @@ class DoPr(GPOptimizer):
             own batch; with update_every=1 this is the paper's faithful per-minibatch mode).
         ema_decay: β of the EMA statistic.
         update_every: k, the period in optimizer steps of statistic and inverse refreshes.
-        max_rows: at most this many input rows per forward enter Σ (evenly strided); None = all.
+        max_rows: at most this many input rows per forward enter Σ (a seeded random subset);
+            None = all.
         bias: "homogeneous" (precondition [W | b] jointly with a constant-1 input; default) or
             "base" (biases go to the base optimizer unchanged). Fixed at construction.
         conv_factor: "kron" (default; Conv1d/Conv2d factors as channels ⊗ taps, their bias to the
@@ -233,9 +235,20 @@ class DoPr(GPOptimizer):
         with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
             rows = layer.rows(x.detach()).to(_statistic_dtype(layer.module.weight))
             if group["max_rows"] is not None and rows.shape[0] > group["max_rows"]:
-                rows = rows[:: math.ceil(rows.shape[0] / group["max_rows"])]
+                rows = rows[self._row_subset(layer, state, rows.shape[0], group["max_rows"])]
             layer.accumulate(self._pending(layer, state, rows.device), rows)
             state["ap_pending_rows"] += rows.shape[0]
+
+    def _row_subset(self, layer: LayerAdapter, state: dict, n: int, keep: int) -> torch.Tensor:
+        """`keep` of n rows, drawn at random from a generator seeded by (refresh step, layer).
+
+        Rows are (sample, position) pairs; a stride that divides the positions would give every
+        sample the same positions, so the subset is random, and seeded so that a step's
+        statistic is the same on every run and after a resume."""
+        position = self._layers.index(layer)
+        seed = state.get("ap_steps", 0) * 1_000_003 + position
+        chosen = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:keep]
+        return chosen.sort().values.to(layer.module.weight.device)
 
     def _pending(self, layer: LayerAdapter, state: dict, device) -> list[torch.Tensor]:
         """The layer's running sums, one per factor (created empty on the first record)."""
@@ -313,26 +326,48 @@ class DoPr(GPOptimizer):
                 )
             return
         sigmas = layer.statistics(sums, rows)
+        state["ap_refreshes"] = state.get("ap_refreshes", 0) + 1
+        state.setdefault("ap_failures", 0)
+        state.setdefault("ap_fallbacks", 0)
+        if not all(bool(torch.isfinite(sigma).all()) for sigma in sigmas):
+            # checked before the EMA: one non-finite batch would otherwise poison it for good
+            state["ap_failures"] += 1
+            return
         if group["statistic"] == "ema":
             for i, prefix in enumerate(layer.factor_keys):
                 if f"ap_{prefix}sigma" in state:
                     sigmas[i] = state[f"ap_{prefix}sigma"].lerp_(sigmas[i], 1 - group["ema_decay"])
                 state[f"ap_{prefix}sigma"] = sigmas[i]
-        # A Kronecker pair is damped factor by factor with √γ each, so the damping of the pair,
-        # λ_A·λ_T, is γ relative to tr(A ⊗ T) = tr(Σ) like the single factor's (KFAC's split).
-        gamma = group["gamma"] if len(sigmas) == 1 else math.sqrt(group["gamma"])
-        results = [damped_inverse(sigma, gamma, group["damping"]) for sigma in sigmas]
-        state["ap_refreshes"] = state.get("ap_refreshes", 0) + 1
-        state.setdefault("ap_failures", 0)
-        state.setdefault("ap_fallbacks", 0)
+        if len(sigmas) == 1:
+            results = [damped_inverse(sigmas[0], group["gamma"], group["damping"])]
+        else:
+            results = self._damped_kronecker(sigmas, group)
         if any(result.inverse is None for result in results):
             state["ap_failures"] += 1  # keep the previous inverses, if there are any
             return
         state["ap_fallbacks"] += int(any(result.attempts > 1 for result in results))
         for prefix, result in zip(layer.factor_keys, results, strict=True):
             state[f"ap_{prefix}inverse"] = result.inverse
-        state["ap_damping"] = math.prod(result.damping for result in results)
+        means = [float(torch.diagonal(sigma).mean()) for sigma in sigmas]
+        # the damping actually added, as the mean eigenvalue of the damped factor minus Σ's
+        state["ap_damping"] = math.prod(
+            m + result.damping for m, result in zip(means, results, strict=True)
+        ) - math.prod(means)
         state["ap_condition"] = math.prod(result.condition for result in results)
+
+    @staticmethod
+    def _damped_kronecker(sigmas: list[torch.Tensor], group: dict) -> list:
+        """Damp a Kronecker pair A ⊗ T so that it is damped like a single factor of its size.
+
+        (A + δāI) ⊗ (T + δt̄I) has cross terms: its mean eigenvalue is āt̄(1 + δ)², where ā, t̄
+        are the factors' mean eigenvalues and āt̄ is that of A ⊗ T. A single factor gets
+        λ = γ·(mean eigenvalue) with damping="trace_over_dim" (γ·d times it with "trace"), so
+        δ = √(1 + γ_rel) − 1 adds exactly that much on average. (A √γ per factor, as before,
+        added γ + 2√γ: 7x more than a Linear layer at γ = 0.1.)"""
+        dims = math.prod(sigma.shape[0] for sigma in sigmas)
+        relative = group["gamma"] * (dims if group["damping"] == "trace" else 1)
+        delta = math.sqrt(1.0 + relative) - 1.0
+        return [damped_inverse(sigma, delta, "trace_over_dim") for sigma in sigmas]
 
     def _precondition(self, layer: LayerAdapter, state: dict) -> dict[int, torch.Tensor]:
         """{id(param): AP gradient} for one layer, or {} when it has no usable factor yet."""
@@ -343,12 +378,16 @@ class DoPr(GPOptimizer):
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         gradient = layer.grad_matrix(grads).to(inverses[0].dtype)
         matrix = layer.precondition(gradient, inverses)
-        if not torch.isfinite(matrix).all():
-            # never let a bad factor put NaN into the weights; a gradient that was already
-            # non-finite (a diverged loss) is the base optimizer's business, not an AP failure
-            if torch.isfinite(gradient).all():
-                state["ap_failures"] = state.get("ap_failures", 0) + 1
-            return {}
+        # Never let a bad factor put NaN into the weights: a non-finite AP gradient falls back
+        # to the raw gradient for this step. Decided on the device (torch.where), not with a
+        # host sync per layer per step; the count is a device tensor read only by
+        # diagnostics(). A gradient that was already non-finite (a diverged loss) is the base
+        # optimizer's business, not an AP failure.
+        finite = torch.isfinite(matrix).all()
+        matrix = torch.where(finite, matrix, gradient)
+        failed = (~finite & torch.isfinite(gradient).all()).to(torch.int64)
+        previous = state.get("ap_nonfinite_steps")
+        state["ap_nonfinite_steps"] = failed if previous is None else previous + failed
         return {
             id(p): part.to(p.dtype)
             for p, part in zip(params, layer.split(matrix), strict=True)
@@ -357,11 +396,25 @@ class DoPr(GPOptimizer):
 
     # ---- state and reporting -----------------------------------------------------------------
     def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)  # casts floating state to the param's dtype ...
-        for param, state in self.state.items():  # ... which statistics must not follow
-            for key, value in state.items():
-                if key.startswith("ap_") and torch.is_tensor(value) and value.is_floating_point():
-                    state[key] = value.to(_statistic_dtype(param))
+        """torch casts floating state to each parameter's dtype on load; the AP statistics must
+        not follow (a bf16 model keeps float32 statistics), so they are set aside first and put
+        back from the saved tensors, not cast to bf16 and back."""
+        kept = {
+            index: {
+                key: value
+                for key, value in saved.items()
+                if key.startswith("ap_") and torch.is_tensor(value) and value.is_floating_point()
+            }
+            for index, saved in state_dict["state"].items()
+        }
+        super().load_state_dict(state_dict)
+        saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
+        params = [p for group in self.param_groups for p in group["params"]]
+        by_id = dict(zip(saved_ids, params, strict=True))
+        for index, values in kept.items():
+            param = by_id[index]
+            for key, value in values.items():
+                self.state[param][key] = value.to(param.device, _statistic_dtype(param))
 
     def diagnostics(self) -> dict[str, dict[str, float]]:
         """Per preconditioned layer: damping, condition estimate, refreshes, fallbacks, failures."""
@@ -374,7 +427,8 @@ class DoPr(GPOptimizer):
                 "condition": float(state.get("ap_condition", float("nan"))),
                 "refreshes": int(state.get("ap_refreshes", 0)),
                 "fallbacks": int(state.get("ap_fallbacks", 0)),
-                "failures": int(state.get("ap_failures", 0)),
+                "failures": int(state.get("ap_failures", 0))
+                + int(state.get("ap_nonfinite_steps", 0)),
             }
         return report
 

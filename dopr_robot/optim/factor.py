@@ -63,7 +63,8 @@ def damped_inverse(sigma: torch.Tensor, gamma: float, mode: str) -> InverseResul
     attempts += [(torch.float64, extra) for extra in EXTRA_DAMPING]
     for number, (dtype, extra) in enumerate(attempts, start=1):
         lam = damping * extra
-        factor = _try_cholesky((sigma + lam * eye).to(dtype))
+        # cast first: Σ + λI formed in float32 would round λ away on a large Σ before float64
+        factor = _try_cholesky(sigma.to(dtype) + lam * eye.to(dtype))
         if factor is None:
             continue
         inverse = torch.cholesky_inverse(factor)

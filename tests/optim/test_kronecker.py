@@ -43,7 +43,7 @@ def test_factors_equal_float64_reference():
 
 @pytest.mark.parametrize("damping", ["trace", "trace_over_dim"])
 def test_update_equals_dense_solve_with_the_kronecker_matrix(damping):
-    """M = G ((A + λ_A I) ⊗ (T + λ_T I))⁻¹ with λ from √γ per factor; the bias is plain SGD."""
+    """M = G ((A + δāI) ⊗ (T + δt̄I))⁻¹ with δ = √(1 + γ_rel) − 1; the bias is plain SGD."""
     torch.manual_seed(0)
     conv = nn.Conv1d(3, 4, 5, padding=2).double()
     x = torch.randn(6, 3, 9, dtype=torch.float64)
@@ -56,9 +56,12 @@ def test_update_equals_dense_solve_with_the_kronecker_matrix(damping):
     grad_w, grad_b = conv.weight.grad.clone(), conv.bias.grad.clone()
     channel, tap = kronecker_reference(conv1d_patches_by_loop(conv, x), 3, 5)
 
+    relative = gamma * (3 * 5 if damping == "trace" else 1)
+    delta = math.sqrt(1 + relative) - 1
+
     def damped(factor):
-        scale = torch.trace(factor) / (1 if damping == "trace" else factor.shape[0])
-        return factor + math.sqrt(gamma) * scale * torch.eye(factor.shape[0], dtype=factor.dtype)
+        scale = torch.trace(factor) / factor.shape[0]
+        return factor + delta * scale * torch.eye(factor.shape[0], dtype=factor.dtype)
 
     dense = torch.kron(damped(channel), damped(tap))
     solved = torch.linalg.solve(dense, grad_w.reshape(4, -1).T).T
@@ -88,8 +91,8 @@ def test_kernel_one_equals_the_exact_factor_without_damping():
 def test_kronecker_update_points_where_the_exact_one_does():
     """On inputs with very different channel scales and smooth (tap-correlated) signals, the
     Kronecker update is far closer in direction to the exact patch-factor update than the raw
-    gradient is at the default γ (measured over seeds: cosine 0.92–0.94 against 0.58–0.60; at
-    γ = 1e-4 the gap is 0.52–0.60 against 0.08, and the README says so)."""
+    gradient is at the default γ, both damped alike (cosine 0.83 against 0.60 here; it was
+    0.93 while the pair was damped 7x more than the exact factor, which flattered the match)."""
     torch.manual_seed(0)
     scales = torch.tensor([8.0, 3.0, 1.0, 0.3, 0.1, 0.05])
     smooth = F.avg_pool1d(torch.randn(64, 6, 40), 5, stride=1)  # neighbouring taps correlate
@@ -115,7 +118,7 @@ def test_kronecker_update_points_where_the_exact_one_does():
         grads[mode] = (w0 - conv.weight.detach()).flatten()
     cosine = {m: float(F.cosine_similarity(grads[m], grads["full"], dim=0)) for m in grads}
     assert cosine["raw"] < 0.7, cosine
-    assert cosine["kron"] > 0.88, cosine
+    assert cosine["kron"] > 0.78, cosine
 
 
 def test_state_holds_both_factors_and_describe_names_them():
@@ -132,3 +135,25 @@ def test_state_holds_both_factors_and_describe_names_them():
 def test_invalid_conv_factor_is_named():
     with pytest.raises(ValueError, match="conv_factor: 'diag'"):
         DoPr(ConvNet(), conv_factor="diag")
+
+
+@pytest.mark.parametrize("damping", ["trace", "trace_over_dim"])
+def test_a_kronecker_pair_is_damped_like_a_single_factor(damping):
+    """The damped pair's mean eigenvalue exceeds A ⊗ T's by exactly the λ a single factor of
+    that statistic gets (γ·tr/d, or γ·tr): the γ axis means one thing for Linear and Conv."""
+    torch.manual_seed(0)
+    conv = nn.Conv1d(3, 4, 5, padding=2).double()
+    gamma = 0.1
+    opt = DoPr(conv, base="sgd", gamma=gamma, damping=damping, statistic="ema", update_every=1)
+    conv(torch.randn(6, 3, 9, dtype=torch.float64)).pow(2).sum().backward()
+    opt.step()
+    state = opt.state[conv.weight]
+    channel, tap = state["ap_sigma"], state["ap_tap_sigma"]
+    pair = torch.kron(channel, tap)
+    damped = torch.kron(
+        torch.linalg.inv(state["ap_inverse"]), torch.linalg.inv(state["ap_tap_inverse"])
+    )
+    added = float(torch.diagonal(damped - pair).mean())
+    single = gamma * float(torch.trace(pair)) / (1 if damping == "trace" else pair.shape[0])
+    assert added == pytest.approx(single, rel=1e-9)
+    assert state["ap_damping"] == pytest.approx(single, rel=1e-9)

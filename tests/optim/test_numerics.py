@@ -111,4 +111,79 @@ def test_non_finite_preconditioned_gradient_never_reaches_the_weights():
     layer(torch.randn(8, 3)).pow(2).sum().backward()
     opt.step()
     assert torch.isfinite(layer.weight).all() and torch.isfinite(layer.bias).all()
-    assert opt.state[layer.weight]["ap_failures"] == 1
+    assert opt.diagnostics()["Linear"]["failures"] == 1
+
+
+def test_a_non_finite_batch_never_enters_the_ema_statistic():
+    """One NaN batch is counted as a failure and the EMA keeps its last good value."""
+    layer = nn.Linear(3, 2)
+    opt = DoPr(layer, update_every=1, statistic="ema", lr=0.1)
+    layer(torch.randn(8, 3)).pow(2).sum().backward()
+    opt.step()
+    opt.zero_grad()
+    before = opt.state[layer.weight]["ap_sigma"].clone()
+    bad = torch.randn(8, 3)
+    bad[0, 0] = float("nan")
+    layer(bad).sum().backward()  # the statistic sees the NaN row
+    layer.weight.grad.nan_to_num_(0.0)
+    layer.bias.grad.nan_to_num_(0.0)
+    opt.step()
+    opt.zero_grad()
+    state = opt.state[layer.weight]
+    assert torch.equal(state["ap_sigma"], before)
+    assert state["ap_failures"] == 1
+    layer(torch.randn(8, 3)).pow(2).sum().backward()
+    opt.step()  # and the next good batch refreshes normally
+    assert torch.isfinite(opt.state[layer.weight]["ap_sigma"]).all()
+    assert not torch.equal(opt.state[layer.weight]["ap_sigma"], before)
+
+
+def test_the_float64_fallback_forms_the_damped_matrix_in_float64(monkeypatch):
+    """A float32 Σ whose λ is below float32's resolution at Σ's scale: adding λ in float32 rounds
+    it away, so the float64 attempt must cast Σ first."""
+    from dopr_robot.optim import factor as factor_module
+
+    seen = []
+    real = factor_module._try_cholesky
+
+    def record(matrix):
+        seen.append(matrix)
+        return None if matrix.dtype == torch.float32 else real(matrix)
+
+    monkeypatch.setattr(factor_module, "_try_cholesky", record)
+    sigma = torch.diag(torch.tensor([1e8, 1.0], dtype=torch.float32))
+    result = damped_inverse(sigma, 1e-9, "trace_over_dim")  # λ = 0.05
+    assert result.attempts == 2
+    float64_try = seen[1]
+    assert float64_try.dtype == torch.float64
+    assert float(float64_try[1, 1]) == pytest.approx(1.0 + result.damping, rel=1e-12)
+    assert float(float64_try[0, 0]) - 1e8 == pytest.approx(result.damping, rel=1e-6)
+
+
+def test_a_step_without_refresh_reads_nothing_back_from_the_device(monkeypatch):
+    """The finiteness guard decides on the device: no tensor is turned into a Python bool or
+    number by DoPr's own code in a step that does not refresh (each would be a device->host
+    sync per layer per step on a GPU)."""
+    import sys
+
+    model = mlp()
+    opt = DoPr(model, update_every=10, lr=0.01)
+    model(torch.randn(16, 6, dtype=torch.float64)).pow(2).mean().backward()
+    opt.step()  # the refresh step
+    opt.zero_grad()
+    model(torch.randn(16, 6, dtype=torch.float64)).pow(2).mean().backward()
+    reads = []
+    for name in ("__bool__", "item", "__float__", "__int__"):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _real=real, _name=name):
+            caller = sys._getframe(1).f_code.co_filename
+            if "dopr_robot" in caller:
+                reads.append((_name, caller))
+            return _real(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    opt.step()
+    monkeypatch.undo()
+    assert reads == []
+    assert opt.diagnostics()  # the count is read here, off the hot path

@@ -172,3 +172,28 @@ def test_param_groups_are_json_and_state_round_trips():
         for name, value in state.items():
             other = again["state"][key][name]
             assert torch.equal(value, other) if torch.is_tensor(value) else value == other
+
+
+def test_float32_statistics_of_a_bf16_model_survive_a_load_exactly():
+    """torch casts loaded state to the parameter's dtype; the AP statistics must come back as
+    the saved float32 values, not rounded through bf16."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2)).to(torch.bfloat16)
+    opt = DoPr(model, update_every=1)
+    model(torch.randn(16, 6, dtype=torch.bfloat16)).float().pow(2).mean().backward()
+    opt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    fresh = DoPr(model, update_every=1)
+    fresh.load_state_dict(saved)
+    for index, param in enumerate(p for g in fresh.param_groups for p in g["params"]):
+        for key, value in saved["state"].get(index, {}).items():
+            if key.startswith("ap_") and torch.is_tensor(value) and value.is_floating_point():
+                loaded = fresh.state[param][key]
+                assert loaded.dtype == torch.float32, key
+                assert torch.equal(loaded, value), key
+    assert any(
+        not torch.equal(v, v.to(torch.bfloat16).float())
+        for s in saved["state"].values()
+        for k, v in s.items()
+        if k == "ap_sigma"
+    )  # the statistic has digits bf16 would lose: the test can fail

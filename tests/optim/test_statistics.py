@@ -79,15 +79,26 @@ def test_conv2d_patches(kwargs):
     torch.testing.assert_close(sigma, z.T @ z / z.shape[0], rtol=1e-12, atol=1e-12)
 
 
-def test_row_subsampling_is_evenly_strided():
+def test_row_subsampling_is_a_seeded_random_subset_not_a_stride():
+    """Rows are (sample, position): with 4 positions per sample a stride of 4 would keep
+    position 0 of every sample. The subset keeps max_rows rows spread over positions, the same
+    ones on every run."""
     layer = nn.Linear(4, 2, bias=False).double()
-    x = torch.randn(100, 4, dtype=torch.float64)
-    opt = DoPr(layer, base="sgd", statistic="batch", update_every=1, max_rows=30)
-    layer(x).sum().backward()
-    state = opt.state[layer.weight]
-    kept = x[::4]  # ceil(100 / 30) = 4 -> 25 rows
-    assert state["ap_pending_rows"] == 25
-    torch.testing.assert_close(state["ap_pending"], kept.T @ kept)
+    x = torch.randn(25, 4, 4, dtype=torch.float64)  # 25 samples x 4 positions = 100 rows
+    sums = []
+    for _ in range(2):
+        opt = DoPr(layer, base="sgd", statistic="batch", update_every=1, max_rows=30)
+        layer(x).sum().backward()
+        state = opt.state[layer.weight]
+        assert state["ap_pending_rows"] == 30
+        sums.append(state["ap_pending"].clone())
+        opt.remove_hooks()
+    torch.testing.assert_close(sums[0], sums[1], rtol=0, atol=0)
+    rows = x.reshape(-1, 4)
+    chosen = opt._row_subset(opt._layers[0], {}, 100, 30).cpu()
+    torch.testing.assert_close(sums[0], rows[chosen].T @ rows[chosen])
+    positions = set((chosen % 4).tolist())
+    assert len(positions) > 1  # not all the same position (a stride of 4 gives {0})
 
 
 def test_statistics_stay_float32_under_bf16_autocast():
