@@ -5,6 +5,12 @@ and concatenated. Each image key (uint8 HWC in the store, [0, 1] CHW here) goes 
 robomimic `CropRandomizer` (random crops in training, the centre crop in eval) and `VisualCore`
 (ResNet18Conv + SpatialSoftmax + linear to `image_feature_dim`), frame by frame; the features of
 all frames and keys are concatenated after the low-dim ones, in `obs_keys` order.
+
+With `image_norm="group"` (the default) every BatchNorm2d of the ResNet becomes a GroupNorm with
+16 channels per group, as diffusion_policy and LeRobot do: the policy's weights are averaged by
+an EMA, and an EMA of BatchNorm running statistics (or of weights trained against batch
+statistics) evaluates poorly; GroupNorm has no running statistics and behaves the same in train
+and eval mode.
 """
 
 from __future__ import annotations
@@ -26,10 +32,27 @@ def _robomimic_obs_core():
     return obs_core
 
 
+def batchnorm_to_groupnorm(module: nn.Module, channels_per_group: int = 16) -> nn.Module:
+    """Replace every BatchNorm2d inside `module` by a GroupNorm over the same channels."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            groups = max(1, child.num_features // channels_per_group)
+            setattr(module, name, nn.GroupNorm(groups, child.num_features))
+        else:
+            batchnorm_to_groupnorm(child, channels_per_group)
+    return module
+
+
 class ImageEncoder(nn.Module):
     """One image key: crop randomizer + VisualCore, applied to every frame."""
 
-    def __init__(self, image_shape: list[int], feature_dim: int, crop_fraction: float):
+    def __init__(
+        self,
+        image_shape: list[int],
+        feature_dim: int,
+        crop_fraction: float,
+        norm: str = "group",
+    ):
         super().__init__()
         obs_core = _robomimic_obs_core()
         height, width, channels = image_shape
@@ -48,6 +71,8 @@ class ImageEncoder(nn.Module):
                 flatten=True,
                 feature_dimension=feature_dim,
             )
+        if norm == "group":
+            batchnorm_to_groupnorm(self.core)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """[B, To, H, W, C] in [0, 1] -> [B, To * feature_dim]."""
@@ -65,7 +90,10 @@ class ObservationEncoder(nn.Module):
         self.images = nn.ModuleDict(
             {
                 key: ImageEncoder(
-                    shape_meta.obs[key], config.image_feature_dim, config.crop_fraction
+                    shape_meta.obs[key],
+                    config.image_feature_dim,
+                    config.crop_fraction,
+                    config.image_norm,
                 )
                 for key in self.image_keys
             }

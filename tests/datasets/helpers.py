@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from dopr_robot.datasets import ReplayBuffer
@@ -23,13 +21,3 @@ def make_store(path, lengths=(5, 7, 4), zarr_format=3, **attrs) -> ReplayBuffer:
     for i, length in enumerate(lengths):
         buffer.add_episode(episode(i, length))
     return buffer
-
-
-def tree_digest(path):
-    """sha256 over every file's name and bytes: equal digests mean nothing on disk changed."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()

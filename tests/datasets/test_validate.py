@@ -10,7 +10,7 @@ from dopr_robot.cli import main
 from dopr_robot.datasets import ReplayBuffer, SequenceDataset, problems
 from dopr_robot.errors import DataError
 
-from .helpers import make_store, tree_digest
+from .helpers import make_store
 
 
 def run_cli(capsys, *argv):
@@ -73,7 +73,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("how", list(CASES))
-def test_bad_store_is_one_sentence_exit_2_and_untouched(tmp_path, capsys, how):
+def test_bad_store_is_one_sentence_exit_2_and_untouched(tmp_path, capsys, how, tree_digest):
     path = tmp_path / "demos.zarr"
     make_store(path, zarr_format=2 if how == "object dtype" else 3)
     break_store(path, how)

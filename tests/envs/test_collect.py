@@ -16,8 +16,6 @@ from dopr_robot.envs.collect import collect
 from dopr_robot.envs.config import CollectConfig
 from dopr_robot.errors import DataError, UserError
 
-from ..datasets.helpers import tree_digest
-
 REACH = "dopr_robot/ReachChain-v0"
 
 
@@ -104,7 +102,7 @@ def test_resume_recovers_an_episode_committed_but_not_recorded(tmp_path, monkeyp
     )
 
 
-def test_existing_store_needs_resume_or_overwrite_and_is_untouched(tmp_path):
+def test_existing_store_needs_resume_or_overwrite_and_is_untouched(tmp_path, tree_digest):
     out = tmp_path / "demos.zarr"
     collect(config(), out, progress=False)
     before = tree_digest(out)
@@ -117,7 +115,7 @@ def test_existing_store_needs_resume_or_overwrite_and_is_untouched(tmp_path):
     assert tree_digest(out) == before
 
 
-def test_overwrite_replaces_only_when_the_new_store_is_complete(tmp_path, monkeypatch):
+def test_overwrite_replaces_only_when_the_new_store_is_complete(tmp_path, monkeypatch, tree_digest):
     out = tmp_path / "demos.zarr"
     collect(config(), out, progress=False)
     before = tree_digest(out)

@@ -8,6 +8,7 @@ import pytest
 import dopr_robot.envs as envs
 from dopr_robot.envs.balance import balance_gain, linearise_step
 from dopr_robot.envs.collect import run_episode
+from dopr_robot.errors import UserError
 
 SEEDS = range(20)
 
@@ -82,5 +83,5 @@ def test_expert_noise_is_seeded_and_bounded():
     again = np.stack([expert.act(observation) for _ in range(50)])
     np.testing.assert_array_equal(first, again)
     assert first.min() >= -1 and first.max() <= 1 and first.std(axis=0).min() > 0.1
-    with pytest.raises(Exception, match="noise"):
+    with pytest.raises(UserError, match="noise"):
         envs.expert_for("dopr_robot/PushChain-v0", noise=-1)

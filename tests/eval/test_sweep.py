@@ -11,6 +11,7 @@ import pytest
 from dopr_robot.cli import main
 from dopr_robot.envs.collect import collect
 from dopr_robot.envs.config import CollectConfig
+from dopr_robot.errors import UserError
 from dopr_robot.eval import sweep as sweep_module
 from dopr_robot.eval.config import EvalConfig
 from dopr_robot.eval.schema import validate
@@ -124,7 +125,7 @@ def test_an_interrupted_eval_resumes_without_redoing_episodes(run, tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         evaluate(config, progress=False)
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 4  # H=5 finished
-    with pytest.raises(Exception, match="already exists; pass --resume"):
+    with pytest.raises(UserError, match="already exists; pass --resume"):
         evaluate(config, progress=False)
     calls.clear()
     results = evaluate(config, resume=True, progress=False)
@@ -235,5 +236,5 @@ def test_resuming_with_other_settings_is_refused(run, tmp_path):
         EvalConfig(checkpoint=str(run), task_horizons=[3], episodes=2, out=out), progress=False
     )
     other = EvalConfig(checkpoint=str(run), task_horizons=[3], episodes=3, out=out)
-    with pytest.raises(Exception, match=r"started with other settings \(episodes\)"):
+    with pytest.raises(UserError, match=r"started with other settings \(episodes\)"):
         evaluate(other, resume=True, progress=False)

@@ -167,3 +167,30 @@ def test_ill_conditioning_scales_every_odd_low_dim_input_after_normalisation():
     torch.testing.assert_close(ratio[..., 1::2], torch.full_like(ratio[..., 1::2], 10.0))
     with pytest.raises(ValueError, match="greater than 0"):
         build_policy(PolicyConfig(ill_conditioning=0.0), META)
+
+
+@pytest.mark.parametrize("norm", ["group", "batch"])
+def test_image_encoder_uses_groupnorm_by_default_and_batchnorm_on_request(norm):
+    """GroupNorm (the default, as diffusion_policy and LeRobot) has no running statistics: the
+    encoder gives the same features in train and eval mode, which an EMA copy relies on."""
+    meta = ShapeMeta(obs={"state": [3], "image": [24, 24, 3]}, action_dim=2)
+    config = PolicyConfig(
+        obs_keys=["state", "image"], image_feature_dim=8, image_norm=norm, **SMALL
+    )
+    encoder = build_policy(config, meta).encoder.images["image"]
+    kinds = {type(m) for m in encoder.modules()}
+    if norm == "group":
+        assert torch.nn.GroupNorm in kinds and torch.nn.BatchNorm2d not in kinds
+    else:
+        assert torch.nn.BatchNorm2d in kinds and torch.nn.GroupNorm not in kinds
+    images = torch.rand(4, 1, 24, 24, 3, generator=torch.Generator().manual_seed(0))
+    core = encoder.core  # past the random crop, so train and eval see the same pixels
+    x = images.flatten(0, 1).permute(0, 3, 1, 2)[:, :, :22, :22].contiguous()  # crop 0.9 x 24
+    train_out = core.train().backbone(x)
+    eval_out = core.eval().backbone(x)
+    assert torch.allclose(train_out, eval_out) == (norm == "group")
+
+
+def test_checkpoints_from_before_image_norm_load_with_batchnorm():
+    assert PolicyConfig.from_saved({"kind": "flow"}).image_norm == "batch"
+    assert PolicyConfig.from_saved({"kind": "flow", "image_norm": "group"}).image_norm == "group"

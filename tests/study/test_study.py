@@ -98,15 +98,24 @@ def test_readme_section_is_generated_between_markers(study, tmp_path):
     assert broken.read_text() == "# nothing here\n"
 
 
-def test_resume_after_damage_gives_the_same_numbers(study):
-    """Last in this file: it damages the shared study directory, then repairs it."""
+def test_resume_after_damage_gives_the_same_numbers(study, tmp_path):
+    """Damages two runs of the shared study, resumes, and then puts the original files back
+    (with their mtimes), so no other test depends on running before or after this one."""
     expected = _per_seed_test_success(study)
     run = next(study.glob("runs/balance/flow-c1/dopr-adamw-*-s1"))
-    shutil.rmtree(run / "checkpoints")  # a kill before the first checkpoint
-    (run / "metrics.jsonl").unlink()
     other = next(study.glob("runs/balance/flow-c1/adamw-*-s0/eval/test"))
-    (other / "results.json").unlink()  # a kill during the test evaluation
-    lines = (other / "episodes.jsonl").read_text().splitlines()
-    (other / "episodes.jsonl").write_text("\n".join(lines[:3]) + "\n")
-    assert main(["study", "--preset", "quick", "--out", str(study), "--quiet"]) == 0
-    assert _per_seed_test_success(study) == expected
+    backups = {path: tmp_path / f"backup{i}" for i, path in enumerate((run, other))}
+    for path, backup in backups.items():
+        shutil.copytree(path, backup, copy_function=shutil.copy2)
+    try:
+        shutil.rmtree(run / "checkpoints")  # a kill before the first checkpoint
+        (run / "metrics.jsonl").unlink()
+        (other / "results.json").unlink()  # a kill during the test evaluation
+        lines = (other / "episodes.jsonl").read_text().splitlines()
+        (other / "episodes.jsonl").write_text("\n".join(lines[:3]) + "\n")
+        assert main(["study", "--preset", "quick", "--out", str(study), "--quiet"]) == 0
+        assert _per_seed_test_success(study) == expected
+    finally:
+        for path, backup in backups.items():
+            shutil.rmtree(path)
+            shutil.copytree(backup, path, copy_function=shutil.copy2)

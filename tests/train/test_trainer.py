@@ -148,7 +148,14 @@ def _ddp_worker(rank: int, world: int, port: int, settings: dict, policy: dict) 
 
 
 def test_two_gloo_processes_equal_one_process(store, tmp_path):
-    settings = config(store, tmp_path / "ddp", optimizer="dopr-adamw", steps=4, checkpoint_every=4)
+    settings = config(
+        store,
+        tmp_path / "ddp",
+        optimizer="dopr-adamw",
+        optimizer_kwargs={"update_every": 1},  # refresh every step: the all-reduce runs each step
+        steps=4,
+        checkpoint_every=4,
+    )
     mp.spawn(
         _ddp_worker,
         args=(2, _free_port(), settings.to_dict(), POLICY.to_dict()),
@@ -310,3 +317,30 @@ def test_an_image_policy_trains_end_to_end(tmp_path):
         "image": torch.zeros(1, 2, 96, 96, 3, dtype=torch.uint8),
     }
     assert loaded.predict_action(obs).shape == (1, 4, 3)
+
+
+def test_resume_may_extend_steps_with_the_schedule_recomputed(store, tmp_path, capsys):
+    """`--resume --steps N` with N larger extends a run: the cosine schedule is recomputed over
+    N steps from the resumed step on; a smaller N is one sentence and changes nothing."""
+    import math
+
+    out = tmp_path / "run"
+    settings = config(store, out, steps=6, warmup_steps=2, lr=1e-2, checkpoint_every=3)
+    run_training(settings, POLICY, progress=False)
+    assert main(["train", "--out", str(out), "--resume", "--steps", "3", "--quiet"]) == 2
+    assert "not shorten it to 3" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", "--steps", "10", "--quiet"]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["steps"] == 10
+    state = json.loads((latest_checkpoint(out) / "trainer_state.json").read_text())
+    assert state["step"] == 10
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    logged = {row["step"]: row["lr"] for row in rows if "lr" in row}
+
+    def cosine(step, total):  # diffusers' get_cosine_schedule_with_warmup, warm-up 2
+        if step < 2:
+            return 1e-2 * step / 2
+        return 1e-2 * 0.5 * (1 + math.cos(math.pi * (step - 2) / (total - 2)))
+
+    assert logged[6] == pytest.approx(cosine(6, 6))  # the first run ended at lr 0
+    assert logged[7] == pytest.approx(cosine(7, 10))  # the extension follows the 10-step curve
+    assert logged[10] == pytest.approx(cosine(10, 10))
