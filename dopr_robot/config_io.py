@@ -62,6 +62,14 @@ def validated(model: type[M], values: dict[str, Any], where: str, flags: bool = 
         raise UserError(describe_validation_error(error, where, flags)) from None
 
 
+def assign_flag(config: BaseModel, name: str, value: Any) -> None:
+    """`config.name = value` from a command-line flag, validated, or one sentence naming it."""
+    try:
+        setattr(config, name, value)
+    except ValidationError as error:
+        raise UserError(describe_validation_error(error, "bad flag", flags=True)) from None
+
+
 def describe_validation_error(error: ValidationError, where: str, flags: bool = False) -> str:
     """The first problem of a ValidationError as one sentence (with a count of the others)."""
     problems = error.errors(include_url=False)

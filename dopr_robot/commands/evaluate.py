@@ -102,7 +102,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         flags=True,
     )
     if args.all_checkpoints:
-        from ..eval.checkpoints import evaluate_checkpoints
+        from ..eval.checkpoint_sweep import evaluate_checkpoints
 
         summary = evaluate_checkpoints(args.ckpt, config, progress=not args.quiet)
         for row in summary["checkpoints"]:

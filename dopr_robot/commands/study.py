@@ -37,11 +37,17 @@ def add_parser(commands) -> None:
         help="collect the demonstrations, then write the trainings as torchrun commands to "
         "this script (to run on GPUs or nodes) instead of training here",
     )
+    study.add_argument(
+        "--device",
+        help="where policies plan in evaluation: auto | cpu | cuda[:N] (default: the config's, "
+        "auto); envs step on the CPU",
+    )
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     study.set_defaults(func=_study)
 
 
 def _study(args: argparse.Namespace) -> int:
+    from ..config_io import assign_flag
     from ..errors import UserError
     from ..study.config import load_study, preset_path
     from ..study.readme import update_readme
@@ -50,9 +56,9 @@ def _study(args: argparse.Namespace) -> int:
 
     config = load_study(args.config if args.config else preset_path(args.preset))
     if args.workers is not None:
-        if args.workers < 1:
-            raise UserError(f"--workers must be at least 1, got {args.workers}")
-        config.workers = args.workers
+        assign_flag(config, "workers", args.workers)
+    if args.device is not None:
+        assign_flag(config, "device", args.device)
     if args.readme is not None and not args.readme.is_file():
         raise UserError(f"{args.readme} does not exist; --readme needs the README to update")
     root = args.out or Path("runs") / config.name

@@ -97,40 +97,32 @@ def run_episodes(
     vector_class = SyncVectorEnv if vector == "sync" else AsyncVectorEnv
     vec = vector_class(fns, autoreset_mode=AutoresetMode.DISABLED)
     queue = list(seeds)
-    slots: list[int | None] = [queue.pop(0) for _ in range(count)]
-    started = [time.perf_counter()] * count
-    plans: list[list[np.ndarray]] = [[] for _ in range(count)]
-    steps = np.zeros(count, dtype=int)
-    chunks = np.zeros(count, dtype=int)  # plans made so far in each slot's episode
+    slots = [_Slot(queue.pop(0)) for _ in range(count)]
     results: dict[int, Episode] = {}
-    frames: list[list[np.ndarray]] = [[] for _ in range(count)]
-
-    progress_now = np.zeros(count, dtype=int)  # sub-goals done so far, for video labels
 
     def capture(indices) -> None:
         for i in indices:
-            if record and slots[i] is not None:
-                frames[i].append((vec.envs[i].render(), int(progress_now[i])))
+            if record and slots[i].seed is not None:
+                slots[i].frames.append((vec.envs[i].render(), slots[i].subgoals))
 
     bar = _bar(progress, len(seeds), task_horizon)
     try:
-        observation, _ = vec.reset(seed=list(slots))
+        observation, _ = vec.reset(seed=[slot.seed for slot in slots])
         capture(range(count))
         history = {k: np.repeat(v[:, None], depth, axis=1) for k, v in observation.items()}
-        while any(slot is not None for slot in slots):
-            needing = [i for i in range(count) if not plans[i]]
+        while any(slot.seed is not None for slot in slots):
+            needing = [i for i in range(count) if not slots[i].plan]
             if needing:
-                keys = [
-                    (PADDING if slots[i] is None else slots[i], int(chunks[i])) for i in needing
-                ]
+                keys = [slots[i].noise_key() for i in needing]
                 chunk = agent.plan({k: v[needing] for k, v in history.items()}, keys)
                 for row, i in enumerate(needing):
-                    plans[i] = list(chunk[row])
-                    chunks[i] += 1
-            actions = np.stack([plans[i].pop(0) for i in range(count)])
+                    slots[i].plan = list(chunk[row])
+                    slots[i].chunks += 1
+            actions = np.stack([slot.plan.pop(0) for slot in slots])
             observation, _, terminated, truncated, info = vec.step(actions)
-            steps += 1
-            progress_now[:] = info["subgoals_done"]
+            for i, slot in enumerate(slots):
+                slot.steps += 1
+                slot.subgoals = int(info["subgoals_done"][i])
             capture(range(count))
             for key, value in observation.items():
                 history[key][:, :-1] = history[key][:, 1:]
@@ -140,29 +132,27 @@ def run_episodes(
                 continue
             reset_seeds: list[int | None] = [None] * count
             for i in np.flatnonzero(ended):
-                if slots[i] is not None:
-                    results[slots[i]] = Episode(
-                        seed=int(slots[i]),
+                slot = slots[i]
+                if slot.seed is not None:
+                    results[slot.seed] = Episode(
+                        seed=int(slot.seed),
                         task_horizon=task_horizon,
                         success=bool(info["success"][i]) and not _error(info, i),
                         subgoals_done=int(info["subgoals_done"][i]),
-                        length=int(steps[i]),
-                        seconds=time.perf_counter() - started[i],
+                        length=slot.steps,
+                        seconds=time.perf_counter() - slot.started,
                         error=_error(info, i),
-                        frames=frames[i] if record else None,
+                        frames=slot.frames if record else None,
                     )
                     if bar is not None:
                         bar.update(1)
-                slots[i] = queue.pop(0) if queue else None
-                reset_seeds[i] = slots[i]
-                plans[i], steps[i], chunks[i], started[i] = [], 0, 0, time.perf_counter()
-                frames[i] = []
-            if all(slot is None for slot in slots):
+                slots[i] = _Slot(queue.pop(0) if queue else None)
+                reset_seeds[i] = slots[i].seed
+            if all(slot.seed is None for slot in slots):
                 break
             observation, _ = vec.reset(seed=reset_seeds, options={"reset_mask": ended})
             for key, value in observation.items():
                 history[key][ended] = np.repeat(value[ended][:, None], depth, axis=1)
-            progress_now[ended] = 0
             capture(np.flatnonzero(ended))
     finally:
         vec.close()
@@ -171,8 +161,23 @@ def run_episodes(
     return [results[seed] for seed in seeds]
 
 
-def _key(seed: int | None) -> int:
-    return PADDING if seed is None else int(seed)
+@dataclass
+class _Slot:
+    """One env of the vector env and the episode it is running (seed None: idle, out of seeds)."""
+
+    seed: int | None
+    plan: list[np.ndarray] = field(default_factory=list)
+    """actions planned and not executed yet"""
+    steps: int = 0
+    chunks: int = 0
+    """plans made so far in this episode: with the seed, the key of the next plan's noise"""
+    started: float = field(default_factory=time.perf_counter)
+    subgoals: int = 0
+    """sub-goals done so far, for the video labels"""
+    frames: list[tuple[np.ndarray, int]] = field(default_factory=list)
+
+    def noise_key(self) -> tuple[int, int]:
+        return (PADDING if self.seed is None else self.seed, self.chunks)
 
 
 def _error(info: dict, i: int) -> str | None:

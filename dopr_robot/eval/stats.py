@@ -1,4 +1,7 @@
-"""Statistics of closed-loop success: Wilson intervals, area under the success-vs-H curve, H50.
+"""The toolkit's statistics, used by the evaluator and the study alike (scipy underneath).
+
+Closed-loop success: Wilson intervals, area under the success-vs-H curve, H50. Across training
+seeds: the percentile bootstrap of a mean, Student-t and normal quantiles, Spearman's rho.
 
 - Wilson 95 % score interval for k successes in n episodes: unlike the normal approximation it
   stays inside [0, 1] and is honest at 0/n and n/n, which is where long-horizon cells live.
@@ -8,6 +11,8 @@
 - H50: the horizon at which success falls to half of its value at the shortest H, by linear
   interpolation in log2 H between the two evaluated horizons around the crossing; None if it
   never falls that far within the sweep (it is at least the longest H evaluated).
+- Bootstrap: resamples of the values with replacement from a seeded generator, the 2.5 and 97.5
+  percentiles of their means (the same numbers for the same seed).
 """
 
 from __future__ import annotations
@@ -15,7 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-Z_95 = 1.959963984540054
+import numpy as np
+from scipy import stats
+
+Z_95 = float(stats.norm.ppf(0.975))
+Z_80 = float(stats.norm.ppf(0.80))
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -52,3 +61,29 @@ def h50(horizons: Sequence[int], success: Sequence[float]) -> float | None:
             fraction = (s0 - half) / (s0 - s1)
             return 2 ** (math.log2(h0) + fraction * (math.log2(h1) - math.log2(h0)))
     return None
+
+
+def t_quantiles(df: int) -> tuple[float, float]:
+    """(t_0.975, t_0.80) at df degrees of freedom."""
+    return float(stats.t.ppf(0.975, df)), float(stats.t.ppf(0.80, df))
+
+
+def bootstrap_mean_interval(
+    values: Sequence[float], resamples: int, seed: int = 0
+) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the mean; (mean, mean) with fewer than 2 values."""
+    data = np.asarray(values, float)
+    if len(data) < 2:
+        return float(data.mean()), float(data.mean())
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rho (scipy, average ranks for ties); None with fewer than 3 points or a
+    constant side, where it is undefined."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    return float(stats.spearmanr(x, y).statistic)

@@ -16,10 +16,8 @@ the (H, steps, seed) triples already there. The outputs (`results.json`, `episod
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import __version__
 from ..config_io import differing_settings
 from ..devices import resolve_device
 from ..errors import UserError
@@ -35,10 +32,10 @@ from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 from .agents import PolicyAgent
 from .config import EvalConfig
 from .plots import plot_success_vs_horizon
+from .results import build_results, write_episodes_csv
 from .rollout import Episode, run_episodes
-from .schema import SCHEMA_ID, validate
+from .schema import validate
 from .seeds import episode_seeds
-from .stats import area_under_curve, h50, wilson_interval
 from .video import tile, write_video
 
 
@@ -160,128 +157,16 @@ def evaluate(
                         rows.append(row)
                         log.write(json.dumps(row) + "\n")
                     log.flush()
-    results = _results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, latency)
+    results = build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, latency)
     problems = validate(results)
     assert not problems, problems  # a bug, not a user error: the writer and schema disagree
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    _write_csv(out / "episodes.csv", results["episodes"])
+    write_episodes_csv(out / "episodes.csv", results["episodes"])
     label = f"{Path(saved['train']['out']).name} ({checkpoint.name})"
     plot_success_vs_horizon([results], [label], out / "success_vs_horizon.png")
     if config.video:
         _videos(config, out, env_id, env_kwargs, policy, results, sampler_axis[-1])
     return results
-
-
-def _results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, latency) -> dict:
-    wanted = set(seeds)
-    cells, curves = [], []
-    axis = sorted({r["inference_steps"] for r in rows}, key=lambda s: (s is None, s))
-    for steps in axis:
-        rates = []
-        for horizon in config.task_horizons:
-            cell_rows = [
-                r
-                for r in rows
-                if r["task_horizon"] == horizon
-                and r["inference_steps"] == steps
-                and r["seed"] in wanted
-            ]
-            if not cell_rows:
-                continue
-            n = len(cell_rows)
-            wins = sum(r["success"] for r in cell_rows)
-            low, high = wilson_interval(wins, n)
-            failures = [r["length"] for r in cell_rows if not r["success"]]
-            cells.append(
-                {
-                    "task_horizon": horizon,
-                    "inference_steps": steps,
-                    "episodes": n,
-                    "successes": wins,
-                    "success_rate": wins / n,
-                    "wilson_low": low,
-                    "wilson_high": high,
-                    "mean_subgoals_done": float(np.mean([r["subgoals_done"] for r in cell_rows])),
-                    "mean_failure_step": float(np.mean(failures)) if failures else None,
-                    "errors": sum(r["error"] is not None for r in cell_rows),
-                    "mean_episode_seconds": float(np.mean([r["seconds"] for r in cell_rows])),
-                    "chunk_latency_ms": latency.get(steps),
-                }
-            )
-            rates.append((horizon, wins / n))
-        if rates:
-            hs, ss = zip(*rates, strict=True)
-            curves.append(
-                {"inference_steps": steps, "auc": area_under_curve(hs, ss), "h50": h50(hs, ss)}
-            )
-    state_path = checkpoint / "trainer_state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    return {
-        "schema": SCHEMA_ID,
-        "config": config.to_dict(),
-        "checkpoint": {
-            "path": str(checkpoint),
-            "step": int(state.get("step", 0)),
-            "policy": saved["policy"],
-            "train": saved["train"],
-            "val_loss": state.get("val_loss"),
-            "val_loss_ema": state.get("val_loss_ema"),
-        },
-        "env": {"id": env_id, "kwargs": env_kwargs, "split": config.split, "seeds": seeds},
-        "versions": _versions(),
-        "cells": cells,
-        "curves": curves,
-        "episodes": sorted(
-            (r for r in rows if r["seed"] in wanted),
-            key=lambda r: (r["inference_steps"] or 0, r["task_horizon"], r["seed"]),
-        ),
-    }
-
-
-def _versions() -> dict[str, str | None]:
-    import diffusers
-    import gymnasium
-    import mujoco
-
-    try:
-        commit = (
-            subprocess.run(
-                ["git", "rev-parse", "HEAD"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-                cwd=Path(__file__).parent,
-            ).stdout.strip()
-            or None
-        )
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {
-        "dopr_robot": __version__,
-        "git_commit": commit,
-        "torch": torch.__version__,
-        "mujoco": mujoco.__version__,
-        "gymnasium": gymnasium.__version__,
-        "diffusers": diffusers.__version__,
-    }
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    columns = [
-        "task_horizon",
-        "inference_steps",
-        "seed",
-        "success",
-        "subgoals_done",
-        "length",
-        "seconds",
-        "error",
-    ]
-    with path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row[k] for k in columns})
 
 
 def _videos(config, out, env_id, env_kwargs, policy, results, steps) -> None:

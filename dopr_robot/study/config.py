@@ -123,6 +123,10 @@ class StudyConfig(StrictConfig):
     """environments stepped together in evaluation (batched inference)"""
     expected_minutes: str = ""
     """what the preset is sized for, in words (shown in the report)"""
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    """where policies plan in closed-loop evaluation: auto (CUDA if available) | cpu | cuda[:N]
+    (training's device is [train] device); not a setting of the results, so a resume may change
+    it"""
 
     def task_policies(self, task: TaskSpec) -> list[str]:
         return task.policies or self.policies

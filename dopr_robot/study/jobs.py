@@ -80,6 +80,8 @@ def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> Non
     if not path.exists():
         return
     saved = json.loads(path.read_text())
+    if "policy" in saved:  # settings added since the run was trained take their old meaning
+        saved["policy"] = {"image_norm": "batch", **saved["policy"]}
     for section, planned in (("train", train), ("policy", policy)):
         differing = differing_settings(saved.get(section, {}), planned)
         if differing:
@@ -89,7 +91,7 @@ def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> Non
             )
 
 
-def test(config: StudyConfig, root: str, run: Run, video: bool) -> dict:
+def evaluate_on_test_seeds(config: StudyConfig, root: str, run: Run, video: bool) -> dict:
     """Evaluate one tuned run on the test seeds (the numbers the verdict uses)."""
     root_path = Path(root)
     if diverged(run.directory(root_path)) is None:
@@ -112,6 +114,7 @@ def _evaluate(config: StudyConfig, root: Path, run: Run, split: str, video: bool
         n_envs=min(config.eval_envs, episodes),
         video=video,
         video_episodes=config.video_episodes,
+        device=config.device,
         out=str(out),
     )
     evaluate(eval_config, resume=out.exists(), progress=False)

@@ -28,16 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-Z_975, Z_80 = 1.959963984540054, 0.8416212335729143
-#: Student-t quantiles (0.975, 0.80) by degrees of freedom; checked against scipy in the tests
-T_QUANTILES = {
-    1: (12.706, 1.376), 2: (4.303, 1.061), 3: (3.182, 0.978), 4: (2.776, 0.941),
-    5: (2.571, 0.920), 6: (2.447, 0.906), 7: (2.365, 0.896), 8: (2.306, 0.889),
-    9: (2.262, 0.883), 10: (2.228, 0.879), 11: (2.201, 0.876), 12: (2.179, 0.873),
-    13: (2.160, 0.870), 14: (2.145, 0.868), 15: (2.131, 0.866), 16: (2.120, 0.865),
-    17: (2.110, 0.863), 18: (2.101, 0.862), 19: (2.093, 0.861), 20: (2.086, 0.860),
-    25: (2.060, 0.856), 30: (2.042, 0.854),
-}  # fmt: skip
+from ..eval.stats import bootstrap_mean_interval, t_quantiles
+
 MIN_PAIRS = 5
 ALPHA = 0.05
 EXACT_UP_TO = 20
@@ -91,14 +83,6 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def t_quantiles(df: int) -> tuple[float, float]:
-    """(t_0.975, t_0.80) at df degrees of freedom: the table, the next smaller df listed
-    (conservative) between entries, the normal quantiles beyond 30."""
-    if df > 30:
-        return Z_975, Z_80
-    return T_QUANTILES[max(k for k in T_QUANTILES if k <= df)]
-
-
 def exact_test_can_reject(n_pairs: int) -> bool:
     """The smallest two-sided exact sign-flip p-value is 2 / 2^n."""
     return 2 / 2**n_pairs < ALPHA
@@ -128,9 +112,7 @@ def compare_paired(
         raise ValueError("base and dopr need one value per training seed, the same seeds")
     difference = dopr_values - base_values
     n = len(difference)
-    rng = np.random.default_rng(seed)
-    means = difference[rng.integers(0, n, size=(resamples, n))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
+    low, high = bootstrap_mean_interval(difference, resamples, seed)
     wins = int(np.sum(difference > tie_tolerance))
     losses = int(np.sum(difference < -tie_tolerance))
     spread = float(difference.std(ddof=1)) if n > 1 else 0.0

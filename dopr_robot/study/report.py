@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import StudyConfig
+from .figures import plot_success_grid, plot_val_loss_vs_success
 from .paired import PairedComparison
-from .plots import plot_success_grid, plot_val_loss_vs_success
 
 SUCCESS_PLOT = "plots/success_vs_horizon.png"
 SCATTER_PLOT = "plots/val_loss_vs_success.png"
@@ -174,7 +174,7 @@ def _robustness_table(cell: dict) -> list[str]:
     return lines
 
 
-def _videos(cell: dict, root: Path) -> list[str]:
+def _video_links(cell: dict, root: Path) -> list[str]:
     links = []
     for label, stats in cell["tuned"].items():
         if not stats.get("complete"):
@@ -266,7 +266,7 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         lines += [f"### {cell['label']}", "", *cell_table(cell), ""]
         for comparison in cell["comparisons"]:
             lines += [*_difference_table(comparison), ""]
-        videos = _videos(cell, root)
+        videos = _video_links(cell, root)
         if videos:
             lines += ["Rollout videos (failed episodes first, then successes):", "", *videos, ""]
     lines += [

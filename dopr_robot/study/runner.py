@@ -32,7 +32,7 @@ from .summary import choose_learning_rates, run_record, summarise, tuned_runs
 INVOCATIONS = "invocations.jsonl"
 
 #: settings that do not change any number the study produces
-NOT_COMPARED = ("workers", "expected_minutes", "videos")
+NOT_COMPARED = ("workers", "expected_minutes", "videos", "device")
 
 
 def _comparable(config: StudyConfig) -> dict[str, Any]:
@@ -146,7 +146,10 @@ def run_study(
         executor.map(
             "test",
             [
-                (jobs.test, (config, root_arg, run, config.videos and run.seed == 0))
+                (
+                    jobs.evaluate_on_test_seeds,
+                    (config, root_arg, run, config.videos and run.seed == 0),
+                )
                 for run in chosen
             ],
         )

@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..eval.checkpoints import spearman
-from ..eval.stats import area_under_curve, h50
+from ..eval.stats import area_under_curve, bootstrap_mean_interval, h50, spearman
 from ..train import TrainConfig
 from .config import StudyConfig
 from .jobs import diverged
@@ -114,13 +113,7 @@ def tuned_runs(config: StudyConfig, choice: dict[tuple[str, str], dict]) -> list
 
 
 def bootstrap_band(values: list[float], seed: int = 0) -> tuple[float, float]:
-    data = np.asarray(values, float)
-    if len(data) < 2:
-        return float(data.mean()), float(data.mean())
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(BOOTSTRAP_RESAMPLES, len(data)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+    return bootstrap_mean_interval(values, BOOTSTRAP_RESAMPLES, seed)
 
 
 def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:

@@ -1,8 +1,13 @@
-"""Exponential moving average of a policy's weights (diffusion_policy's practice).
+"""Exponential moving average of a policy's weights (evaluated instead of the live weights, as
+diffusion_policy and LeRobot do).
 
 After optimizer step t (counting from 0): decay_t = min(decay, (1 + t) / (10 + t)), and for every
-parameter ema ← decay_t · ema + (1 − decay_t) · live. The warm-up keeps early averages from
-dragging the random initialisation along. Buffers (the normaliser) are copied, not averaged.
+parameter ema ← decay_t · ema + (1 − decay_t) · live. This warm-up is the one TensorFlow's
+ExponentialMovingAverage uses with `num_updates`; it is *not* diffusion_policy's EMAModel formula
+(decay_t = 1 − (1 + t / inv_gamma)^(−power), power 0.75, clamped to [min_value, max_value]),
+which warms up more slowly. Both keep early averages from dragging the random initialisation
+along. Buffers (the normaliser) are copied, not averaged; the image encoders use GroupNorm by
+default, so there are no BatchNorm running statistics to average (see policies/encoders.py).
 """
 
 from __future__ import annotations

@@ -29,13 +29,13 @@ import torch
 import torch.distributed as dist
 from diffusers.optimization import get_cosine_schedule_with_warmup
 
-from .. import __version__
 from ..config_io import differing_settings
 from ..datasets import ReplayBuffer, SequenceDataset, split_episodes
 from ..devices import resolve_device
 from ..errors import UserError
 from ..optim import build_optimizer
 from ..policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
+from ..provenance import versions
 from .checkpoint import (
     latest_checkpoint,
     load_optimizer_state,
@@ -190,7 +190,7 @@ class Trainer:
             "policy": self.policy_config.to_dict(),
             "train": self.train_config.to_dict(),
             "shape_meta": self.shape_meta.to_dict(),
-            "versions": {"dopr_robot": __version__, "torch": torch.__version__},
+            "versions": versions(),
         }
 
     def save(self, trainer_state: dict[str, Any]) -> Path:
@@ -215,6 +215,8 @@ class Trainer:
         if checkpoint is None:
             raise UserError(f"{self.run} holds no checkpoint to resume from")
         saved = read_config(checkpoint)
+        if "policy" in saved:  # settings added since the run started take their old meaning
+            saved["policy"] = {"image_norm": "batch", **saved["policy"]}
         mine = self.config_record()
         saved_steps = saved.get("train", {}).get("steps")
         if isinstance(saved_steps, int) and self.train_config.steps < saved_steps:

@@ -198,7 +198,7 @@ def test_eval_and_render_commands(run, tmp_path, capsys):
 
 
 def test_spearman_against_known_values():
-    from dopr_robot.eval.checkpoints import spearman
+    from dopr_robot.eval.stats import spearman
 
     assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
@@ -223,7 +223,7 @@ def test_all_checkpoints_puts_validation_loss_beside_success(run, tmp_path, caps
         "--quiet",
     ]
     assert main(argv) == 0
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "checkpoint_sweep.json").read_text())
     assert [r["checkpoint"] for r in summary["checkpoints"]] == ["step_0000004"]
     assert summary["checkpoints"][0]["val_loss"] is not None
     assert (out / "val_loss_vs_success.png").exists()

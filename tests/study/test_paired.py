@@ -7,10 +7,8 @@ import pytest
 
 from dopr_robot.study import compare_paired
 from dopr_robot.study.paired import (
-    T_QUANTILES,
     permutation_test,
     sign_test,
-    t_quantiles,
 )
 
 
@@ -51,14 +49,6 @@ def test_few_seeds_are_reported_as_too_few_and_results_are_reproducible():
     assert small == again
     with pytest.raises(ValueError, match="same seeds"):
         compare_paired([0.1, 0.2], [0.3])
-
-
-def test_t_quantile_table_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    for df, (t_975, t_80) in T_QUANTILES.items():
-        assert t_975 == pytest.approx(stats.t.ppf(0.975, df), abs=6e-4)
-        assert t_80 == pytest.approx(stats.t.ppf(0.80, df), abs=6e-4)
-    assert t_quantiles(27) == T_QUANTILES[25]  # between entries: the smaller df (wider)
 
 
 def test_exact_permutation_p_and_what_five_seeds_can_show():

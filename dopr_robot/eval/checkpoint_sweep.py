@@ -12,33 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from matplotlib.figure import Figure  # pyplot-free: the caller's backend is left alone
 
 from ..errors import UserError
 from .config import EvalConfig
+from .stats import spearman
 from .sweep import evaluate
-
-
-def _ranks(values: list[float]) -> np.ndarray:
-    """Ranks from 1, ties sharing their average rank."""
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(1, len(values) + 1)
-    for value in set(values):
-        tied = [i for i, v in enumerate(values) if v == value]
-        ranks[tied] = ranks[tied].mean()
-    return ranks
-
-
-def spearman(x: list[float], y: list[float]) -> float | None:
-    """Spearman's rho; None with fewer than 3 points or a constant side."""
-    if len(x) < 3:
-        return None
-    rx, ry = _ranks(x), _ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def evaluate_checkpoints(run: Path, config: EvalConfig, progress: bool = True) -> dict[str, Any]:
@@ -72,7 +51,7 @@ def evaluate_checkpoints(run: Path, config: EvalConfig, progress: bool = True) -
         summary[f"spearman_{key}_vs_auc"] = (
             spearman([p[0] for p in pairs], [p[1] for p in pairs]) if pairs else None
         )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "checkpoint_sweep.json").write_text(json.dumps(summary, indent=2))
     _plot(rows, out / "val_loss_vs_success.png")
     return summary
 
