@@ -15,13 +15,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e ".[dev,metaworld]"
 	touch $@
 
-# The main job: the default study (configs/study/default.toml), resumable; see the README.
+# The main job: the default study (dopr_robot/study/presets/default.toml), resumable.
 study: venv
 	$(VENV)/bin/dopr-robot study --preset default
 
-# Rewrite the README's results section from the finished default study (runs it if needed).
+# Rewrite docs/results.md (the generated results the README links) from the default study.
 results: venv
-	$(VENV)/bin/dopr-robot study --preset default --readme README.md
+	$(VENV)/bin/dopr-robot study --preset default --readme docs/results.md
 
 test: venv
 	$(PY) -m pytest

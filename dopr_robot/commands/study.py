@@ -27,8 +27,9 @@ def add_parser(commands) -> None:
     study.add_argument(
         "--readme",
         type=Path,
-        help="also write the generated results section into this README (between its "
-        "study-results markers) and copy the figures next to it under docs/results/",
+        help="also write the generated results section into this Markdown file (between its "
+        "study-results markers; `make results` uses docs/results.md) and copy the figures "
+        "beside it under results/",
     )
     study.add_argument(
         "--export-train-commands",
@@ -60,7 +61,7 @@ def _study(args: argparse.Namespace) -> int:
     if args.device is not None:
         assign_flag(config, "device", args.device)
     if args.readme is not None and not args.readme.is_file():
-        raise UserError(f"{args.readme} does not exist; --readme needs the README to update")
+        raise UserError(f"{args.readme} does not exist; --readme needs the file to update")
     root = args.out or Path("runs") / config.name
     if args.export_train_commands is not None:
         from ..study.export import export_train_commands

@@ -1,8 +1,9 @@
-"""The README's results section, generated from a finished study (never typed by hand).
+"""The published results section, generated from a finished study (never typed by hand).
 
-The section sits between two markers in the README; everything between them is replaced. The
-figures are copied to `docs/results/<study>_*.png` beside the README, so the README shows them
-without the (large, untracked) study directory.
+The section sits between two markers in a Markdown file (`docs/results.md`, which the README
+links; `make results` writes it); everything between them is replaced. The figures are copied
+to `results/<study>_*.png` beside that file, so it shows them without the (large, untracked)
+study directory.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def update_readme(readme: Path, root: Path, summary: dict, config: StudyConfig) 
         raise UserError(
             f"{readme} needs exactly one pair of study-results markers:\n{BEGIN}\n{END}"
         )
-    target = readme.parent / "docs" / "results"
+    target = readme.parent / "results"  # figures beside the document: docs/results.md -> docs/results/
     target.mkdir(parents=True, exist_ok=True)
     figures = {}
     for key, source in (("success", SUCCESS_PLOT), ("scatter", SCATTER_PLOT)):

@@ -81,7 +81,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 def test_readme_section_is_generated_between_markers(study, tmp_path):
     from dopr_robot.study.readme import BEGIN, END
 
-    readme = tmp_path / "README.md"
+    readme = tmp_path / "docs" / "results.md"
+    readme.parent.mkdir()
     readme.write_text(f"# Title\n\nbefore\n\n{BEGIN}\nold text\n{END}\n\nafter\n")
     assert main(["study", "--preset", "quick", "--out", str(study), "--quiet",
                  "--readme", str(readme)]) == 0  # fmt: skip
@@ -90,7 +91,7 @@ def test_readme_section_is_generated_between_markers(study, tmp_path):
     assert "old text" not in text and "dopr-adamw vs adamw" in text
     assert "| adamw | 0.001 |" in text
     assert (tmp_path / "docs" / "results" / "quick_success_vs_horizon.png").exists()
-    assert "](docs/results/quick_success_vs_horizon.png)" in text
+    assert "](results/quick_success_vs_horizon.png)" in text
     broken = tmp_path / "NO_MARKERS.md"
     broken.write_text("# nothing here\n")
     assert main(["study", "--preset", "quick", "--out", str(study), "--quiet",
