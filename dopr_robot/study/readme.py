@@ -52,7 +52,7 @@ def update_readme(readme: Path, root: Path, summary: dict, config: StudyConfig) 
         raise UserError(
             f"{readme} needs exactly one pair of study-results markers:\n{BEGIN}\n{END}"
         )
-    target = readme.parent / "results"  # figures beside the document: docs/results.md -> docs/results/
+    target = readme.parent / "results"  # beside the document: docs/results.md -> docs/results/
     target.mkdir(parents=True, exist_ok=True)
     figures = {}
     for key, source in (("success", SUCCESS_PLOT), ("scatter", SCATTER_PLOT)):
