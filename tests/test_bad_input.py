@@ -126,3 +126,19 @@ def test_bad_eval_flags(tmp_path, capsys, flags, phrase):
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and phrase in error, error
     assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "flags, phrase",
+    [
+        (["--device", "gpu"], "bad flag: --device = 'gpu' is not valid"),
+        (["--workers", "0"], "bad flag: --workers = 0 is not valid"),
+        (["--preset", "quick", "--readme", "missing.md"], "does not exist"),
+    ],
+)
+def test_bad_study_flags(tmp_path, capsys, flags, phrase):
+    before = _listing(tmp_path)
+    assert main(["study", "--out", str(tmp_path / "s"), "--quiet", *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and phrase in error, error
+    assert _listing(tmp_path) == before

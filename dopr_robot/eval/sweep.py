@@ -107,6 +107,7 @@ def evaluate(
         seeds = episode_seeds(config.split, config.episodes)
     except ValueError as error:
         raise UserError(str(error)) from None
+    device = resolve_device(config.device)  # before anything is written
     checkpoint = resolve_checkpoint(config.checkpoint)
     saved = read_config(checkpoint)
     env_id, env_kwargs = resolve_environment(config, saved["train"])
@@ -119,7 +120,7 @@ def evaluate(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out / "eval_config.json", config)
-    policy = load_policy(checkpoint, ema=config.ema, device=resolve_device(config.device))
+    policy = load_policy(checkpoint, ema=config.ema, device=device)
     if config.execute is not None and not 1 <= config.execute <= policy.config.action_horizon:
         raise UserError(
             f"--execute must be between 1 and the policy's Ta={policy.config.action_horizon}"

@@ -238,3 +238,29 @@ def test_resuming_with_other_settings_is_refused(run, tmp_path):
     other = EvalConfig(checkpoint=str(run), task_horizons=[3], episodes=3, out=out)
     with pytest.raises(UserError, match=r"started with other settings \(episodes\)"):
         evaluate(other, resume=True, progress=False)
+
+
+def test_device_flag_plans_where_asked_and_cuda_without_cuda_is_one_sentence(run, tmp_path, capsys):
+    """--device cpu and --device auto (CPU here) give the same episodes; asking for CUDA on a
+    machine without it is one sentence, exit 2, and no output directory."""
+    import torch
+
+    common = ["eval", "--ckpt", str(run), "--task-horizons", "4", "--episodes", "2", "--quiet"]
+    for device in ("cpu", "auto"):
+        assert main([*common, "--device", device, "--out", str(tmp_path / device)]) == 0
+    capsys.readouterr()
+    rows = {
+        device: json.loads((tmp_path / device / "results.json").read_text())["episodes"]
+        for device in ("cpu", "auto")
+    }
+    assert rows["cpu"] == [
+        {**r, "seconds": rows["cpu"][i]["seconds"]} for i, r in enumerate(rows["auto"])
+    ]
+    if not torch.cuda.is_available():
+        assert main([*common, "--device", "cuda", "--out", str(tmp_path / "cuda")]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+        assert not (tmp_path / "cuda").exists()
+        argv = ["render", "--ckpt", str(run), "--seed", "1", "--task-horizon", "2"]
+        assert main([*argv, "--out", str(tmp_path / "r.mp4"), "--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+        assert not (tmp_path / "r.mp4").exists()
