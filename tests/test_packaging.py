@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -99,9 +100,15 @@ def test_importing_envs_sets_mujoco_gl_only_when_unset():
 def test_the_wheel_carries_the_presets_and_they_load_from_another_folder(tmp_path):
     """Build the wheel, install it (without dependencies: this environment has them) into a
     folder of its own, and read every preset from there, run from an unrelated directory."""
+    source = tmp_path / "source"  # a copy: building in the checkout would leave build/ there
+    shutil.copytree(
+        ROOT / "dopr_robot", source / "dopr_robot", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(ROOT)],
+         "-w", str(tmp_path / "dist"), str(source)],
         check=True, capture_output=True, timeout=600,
     )  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("dopr_robot-*.whl")

@@ -15,8 +15,8 @@ def add_parser(commands) -> None:
         "--preset",
         choices=("quick", "default", "full"),
         default="default",
-        help="configs/study/<preset>.toml: quick (~3 min), default (~20 min, 2 CPU cores), "
-        "full (GPU-sized)",
+        help="a preset shipped in the package (dopr_robot/study/presets/): quick (under a "
+        "minute), default (~15 min on 2 CPU cores), full (GPU-sized)",
     )
     study.add_argument("--config", type=Path, help="a study TOML instead of a preset")
     study.add_argument("--out", type=Path, help="study directory (default: runs/<name>)")
