@@ -3,12 +3,12 @@ written (the run / study / eval directory is not created, no file changes)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from dopr_robot.cli import main
+from dopr_robot.datasets import ReplayBuffer
 from dopr_robot.study.config import preset_path
-
-from .datasets.helpers import make_store
 
 QUICK = preset_path("quick").read_text()
 
@@ -57,7 +57,10 @@ TRAIN_CASES = [
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "store.zarr"
-    make_store(path, lengths=(12, 12, 12, 12))
+    buffer = ReplayBuffer.create(path)
+    for episode in range(4):
+        steps = np.arange(12, dtype=np.float32)[:, None] + 100 * episode
+        buffer.add_episode({"state": np.repeat(steps, 3, 1), "action": np.repeat(steps, 2, 1)})
     return path
 
 

@@ -89,10 +89,10 @@ def _short(value, items: int = 8) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from ..datasets import problems
+    from ..datasets import validate_store
 
     buffer = _open(args.path)
-    found = problems(buffer)
+    found = validate_store(buffer)
     if found:
         for problem in found:
             print(f"dopr-robot: error: {problem}", flush=True)

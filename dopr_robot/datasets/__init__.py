@@ -7,7 +7,7 @@ from .convert import convert_robomimic, convert_zarr
 from .normalizer import Normalizer
 from .replay_buffer import ReplayBuffer
 from .sampler import SequenceDataset, SequenceSampler, make_loader, split_episodes
-from .validate import problems
+from .validate import validate_store
 
 __all__ = [
     "Normalizer",
@@ -17,6 +17,6 @@ __all__ = [
     "convert_robomimic",
     "convert_zarr",
     "make_loader",
-    "problems",
+    "validate_store",
     "split_episodes",
 ]

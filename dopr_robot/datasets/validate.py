@@ -1,10 +1,11 @@
 """Full validation of a demonstration store: one sentence per problem, nothing written.
 
 `ReplayBuffer.open` already refuses what makes a store unusable at all (not a zarr store, no
-`data/` or `meta/episode_ends`, object or string dtypes). `problems(buffer)` checks the values:
-episode ends that do not increase or run past the data, arrays shorter than the committed steps,
-NaN/Inf, an empty store. Rows past the last committed end (an interrupted append) are not a
-problem: they are reported by `dopr-robot data info` and overwritten by the next append.
+`data/` or `meta/episode_ends`, object or string dtypes). `validate_store(buffer)` checks the
+values: episode ends that do not increase or run past the data, arrays shorter than the
+committed steps, NaN/Inf, an empty store. Rows past the last committed end (an interrupted
+append) are not a problem: they are reported by `dopr-robot data info` and overwritten by the
+next append.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .replay_buffer import ReplayBuffer
 SCAN_ROWS = 65536  # rows read at a time when scanning for NaN/Inf
 
 
-def problems(buffer: ReplayBuffer) -> list[str]:
+def validate_store(buffer: ReplayBuffer) -> list[str]:
     """Every problem found, each one sentence naming the store and the array; [] when valid."""
     found = []
     ends = buffer.episode_ends

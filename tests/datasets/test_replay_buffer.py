@@ -12,7 +12,7 @@ import pytest
 import zarr
 from numcodecs import Blosc
 
-from dopr_robot.datasets import ReplayBuffer, problems
+from dopr_robot.datasets import ReplayBuffer, validate_store
 from dopr_robot.datasets.store import zip_directory
 from dopr_robot.errors import DataError
 
@@ -86,7 +86,7 @@ def test_append_refuses_mismatched_episodes_without_writing(tmp_path):
         with pytest.raises(DataError):
             buffer.add_episode(item)
     reopened = ReplayBuffer.open(tmp_path / "demos.zarr")
-    assert reopened.n_steps == 16 and problems(reopened) == []
+    assert reopened.n_steps == 16 and validate_store(reopened) == []
     assert zarr.open_group(tmp_path / "demos.zarr")["data/state"].shape[0] == 16
 
 
@@ -112,7 +112,7 @@ def test_interrupted_before_commit_keeps_completed_episodes(tmp_path, monkeypatc
         buffer.add_episode(episode(3, 6))
     monkeypatch.undo()
     reopened = ReplayBuffer.open(tmp_path / "demos.zarr", mode="a")
-    assert reopened.n_episodes == 3 and problems(reopened) == []
+    assert reopened.n_episodes == 3 and validate_store(reopened) == []
     assert reopened.root["data/action"].shape[0] == 22  # the uncommitted rows are still there
     reopened.add_episode(episode(9, 2))
     np.testing.assert_array_equal(reopened.get_episode(3)["action"], episode(9, 2)["action"])
@@ -124,7 +124,7 @@ def test_interrupted_between_resize_and_write_of_episode_ends(tmp_path):
     ends = buffer.root["meta/episode_ends"]
     ends.resize((4,))  # what a kill right after the metadata write leaves
     reopened = ReplayBuffer.open(tmp_path / "demos.zarr", mode="a")
-    assert reopened.n_episodes == 3 and problems(reopened) == []
+    assert reopened.n_episodes == 3 and validate_store(reopened) == []
     reopened.add_episode(episode(3, 2))
     assert list(ReplayBuffer.open(tmp_path / "demos.zarr").episode_ends) == [5, 12, 16, 18]
 
@@ -159,7 +159,7 @@ def test_sigkill_mid_append_leaves_every_completed_episode(tmp_path, delay):
     buffer = ReplayBuffer.open(path, mode="a")  # also sweeps the killed writer's temp files
     assert not list(path.rglob("*.partial"))
     assert buffer.n_episodes >= 2
-    assert problems(buffer) == []
+    assert validate_store(buffer) == []
     for i in range(buffer.n_episodes):
         data = buffer.get_episode(i)
         assert len(data["action"]) == 40000 + 7 * i

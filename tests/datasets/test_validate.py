@@ -7,7 +7,7 @@ import pytest
 import zarr
 
 from dopr_robot.cli import main
-from dopr_robot.datasets import ReplayBuffer, SequenceDataset, problems
+from dopr_robot.datasets import ReplayBuffer, SequenceDataset, validate_store
 from dopr_robot.errors import DataError
 
 from .helpers import make_store
@@ -129,7 +129,7 @@ def test_hdf5_given_to_info_says_convert_first(tmp_path, capsys):
 def test_valid_store_passes_and_info_prints_everything(tmp_path, capsys):
     path = tmp_path / "demos.zarr"
     make_store(path, env_id="dopr_robot/Reach-v0", task_horizon=4, seed=3)
-    assert problems(ReplayBuffer.open(path)) == []
+    assert validate_store(ReplayBuffer.open(path)) == []
     code, out, _ = run_cli(capsys, "data", "validate", str(path))
     assert code == 0 and "valid (3 episodes, 16 steps)" in out
     code, out, _ = run_cli(capsys, "data", "info", str(path))
