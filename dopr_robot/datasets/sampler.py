@@ -1,9 +1,11 @@
 """Training windows over episodes: `SequenceSampler`, `SequenceDataset`, episode splits.
 
-A window is `pred_horizon` (Tp) consecutive steps of one episode. As in diffusion_policy, a window
-may start up to pad_before = To−1 steps before its episode and end up to pad_after = Ta−1 steps
-after it; positions outside the episode repeat its first/last frame. So an episode of length L
-gives max(0, L − Tp + pad_before + pad_after + 1) windows.
+A window is `pred_horizon` (Tp) consecutive steps of one episode. As in diffusion_policy's
+`create_indices`, a window may start up to pad_before = To−1 steps before its episode and end up
+to pad_after = Ta−1 steps after it (each pad clamped to Tp − 1); positions outside the episode
+repeat its first/last frame. So an episode of length L gives max(0, L − Tp + pad_before +
+pad_after + 1) windows — an episode shorter than Tp is padded, not refused, and one too short
+for any window is skipped, exactly as diffusion_policy does.
 
 Windows are gathered for a whole batch at once with numpy fancy indexing (positions clipped into
 the episode, which is exactly first/last-frame padding), so feeding a policy costs one gather per
@@ -43,6 +45,9 @@ class SequenceSampler:
         pad_after: int = 0,
         episodes: np.ndarray | None = None,
     ) -> None:
+        # diffusion_policy clamps each pad to Tp - 1: a window keeps at least one real step
+        pad_before = min(max(pad_before, 0), sequence_length - 1)
+        pad_after = min(max(pad_after, 0), sequence_length - 1)
         ends = np.asarray(episode_ends, dtype=np.int64)
         starts = np.concatenate([[0], ends[:-1]])
         chosen = np.arange(len(ends)) if episodes is None else np.asarray(episodes, dtype=np.int64)
@@ -109,12 +114,6 @@ class SequenceDataset(Dataset):
                 f"episodes must be a non-empty list of indices below {len(lengths)}, "
                 f"got {chosen.tolist()}"
             )
-        shortest = int(chosen[np.argmin(lengths[chosen])])
-        if pred_horizon > lengths[shortest]:
-            raise DataError(
-                f"pred_horizon {pred_horizon} is longer than episode {shortest} of {buffer.path} "
-                f"({lengths[shortest]} steps); use a shorter horizon or drop short episodes"
-            )
         self.obs_keys = list(obs_keys)
         self.action_key = action_key
         self.data = buffer.load(self.obs_keys + [action_key])
@@ -130,6 +129,12 @@ class SequenceDataset(Dataset):
             pad_after=action_horizon - 1,
             episodes=chosen,
         )
+        if len(self.sampler) == 0:
+            raise DataError(
+                f"no episode of {buffer.path} is long enough for one window of pred_horizon "
+                f"{pred_horizon} (with {obs_horizon - 1} + {action_horizon - 1} steps of padding); "
+                f"the longest has {int(lengths[chosen].max())} steps"
+            )
 
     def __len__(self) -> int:
         return len(self.sampler)

@@ -22,6 +22,47 @@ def test_window_count_matches_diffusion_policy(tp, to, ta):
     assert len(sampler) == dp_window_count(lengths, tp, to, ta)
 
 
+def dp_create_indices(episode_ends, sequence_length, pad_before, pad_after):
+    """diffusion_policy's create_indices, restated from its definition: per episode, window
+    offsets from -pad_before to L - Tp + pad_after, pads clamped to [0, Tp - 1]; each window as
+    (buffer_start, buffer_end, sample_start, sample_end)."""
+    pad_before = min(max(pad_before, 0), sequence_length - 1)
+    pad_after = min(max(pad_after, 0), sequence_length - 1)
+    rows, start = [], 0
+    for end in episode_ends:
+        length = end - start
+        for offset in range(-pad_before, length - sequence_length + pad_after + 1):
+            buffer_start = max(offset, 0) + start
+            buffer_end = min(offset + sequence_length, length) + start
+            sample_start = buffer_start - (offset + start)
+            sample_end = sequence_length - ((offset + sequence_length + start) - buffer_end)
+            rows.append((buffer_start, buffer_end, sample_start, sample_end))
+        start = end
+    return rows
+
+
+@pytest.mark.parametrize(
+    "tp,pad_before,pad_after", [(16, 1, 7), (8, 1, 7), (6, 9, 9), (4, 0, 0), (10, 3, 12)]
+)
+def test_short_episodes_are_padded_and_pads_clamped_as_diffusion_policy_does(
+    tp, pad_before, pad_after
+):
+    """Episodes shorter than Tp (lengths 1, 3, 5 here) give the windows create_indices gives,
+    with the same real rows in the same places; pads larger than Tp - 1 are clamped."""
+    lengths = [5, 1, 3, 12, 2]
+    ends = np.cumsum(lengths)
+    reference = dp_create_indices(ends, tp, pad_before, pad_after)
+    sampler = SequenceSampler(ends, tp, pad_before=pad_before, pad_after=pad_after)
+    assert len(sampler) == len(reference)
+    rows, pad = sampler.positions(np.arange(len(sampler)), tp)
+    for window, (b_start, b_end, s_start, s_end) in enumerate(reference):
+        np.testing.assert_array_equal(rows[window, s_start:s_end], np.arange(b_start, b_end))
+        assert not pad[window, s_start:s_end].any()
+        assert pad[window, :s_start].all() and pad[window, s_end:].all()
+        assert (rows[window, :s_start] == b_start).all()  # first frame repeated
+        assert (rows[window, s_end:] == b_end - 1).all()  # last frame repeated
+
+
 def test_padding_repeats_first_and_last_frame(tmp_path):
     make_store(tmp_path / "d.zarr", lengths=(5, 7, 4))
     dataset = SequenceDataset(
