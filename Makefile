@@ -8,11 +8,11 @@ PY     := $(VENV)/bin/python
 
 venv: $(VENV)/.installed
 
-# metaworld is an optional extra for users; development installs it so its tests run
+# metaworld and formats are optional extras for users; development installs them so their tests run
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,metaworld]"
+	$(PY) -m pip install --quiet -e ".[dev,metaworld,formats]"
 	touch $@
 
 # The main job: the default study (dopr_robot/study/presets/default.toml), resumable.

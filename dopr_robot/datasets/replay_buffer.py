@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+from numcodecs.errors import UnknownCodecError
 from numcodecs import Blosc
 
 from .. import __version__
@@ -101,6 +102,12 @@ class ReplayBuffer:
             with warnings.catch_warnings():  # a dead writer's temp file is not a member
                 warnings.filterwarnings("ignore", message=".*partial is not recognized")
                 members = self.root["data"].members()
+        except UnknownCodecError as error:  # e.g. diffusion_policy's JPEG 2000 image arrays
+            raise DataError(
+                f"{self.path}: an array under data/ is compressed with a codec that is not "
+                f"available ({error}); diffusion_policy's image stores use imagecodecs' codecs: "
+                "pip install 'dopr-robot[formats]'"
+            ) from None
         except Exception as error:  # zarr refuses e.g. a pickled-object array's metadata
             raise DataError(
                 f"{self.path}: an array under data/ cannot be opened safely ({error}); only "

@@ -1,12 +1,16 @@
 """Opening and creating zarr stores: directory or `.zarr.zip`, zarr format 2 or 3.
 
 Every failure a user can cause — a path that does not exist, a file that is not a zarr store, a
-truncated zip — becomes one `DataError` sentence naming the path. Zip stores are opened read-only:
+truncated zip — becomes one `DataError` sentence naming the path. diffusion_policy's robomimic
+image stores compress images with JPEG 2000 (`imagecodecs_jpeg2k`): when the `imagecodecs`
+package is installed (extra `formats`), its numcodecs codecs are registered before a store is
+opened, so those arrays read like any other. Zip stores are opened read-only:
 appending to a zip would leave duplicate entries, so they are written once, whole (`zip_directory`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
 from pathlib import Path
@@ -23,8 +27,20 @@ def is_zip(path: Path) -> bool:
     return path.suffix == ".zip"
 
 
+@functools.cache
+def register_image_codecs() -> bool:
+    """Register imagecodecs' numcodecs codecs (JPEG 2000, ...) once; False if not installed."""
+    try:
+        from imagecodecs.numcodecs import register_codecs
+    except ImportError:
+        return False
+    register_codecs()
+    return True
+
+
 def open_root(path: str | os.PathLike, mode: str = "r") -> zarr.Group:
     """The root group of an existing store; `mode` "r" (read-only) or "a" (append)."""
+    register_image_codecs()
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
