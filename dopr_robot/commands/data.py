@@ -34,6 +34,11 @@ def add_parser(commands) -> None:
         "--obs-keys", help="robomimic obs keys, comma-separated (default: all low-dim keys)"
     )
     convert.add_argument("--filter", help="robomimic mask name, e.g. train: convert only those")
+    convert.add_argument(
+        "--action-key",
+        default="actions",
+        help="robomimic: the demo dataset stored as `action` (default actions; e.g. actions_abs)",
+    )
     convert.add_argument("--format", type=int, choices=(2, 3), default=3, help="zarr format")
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
     convert.set_defaults(func=_convert)
@@ -57,6 +62,15 @@ def _info(args: argparse.Namespace) -> int:
     buffer = _open(args.path)
     lengths = buffer.episode_lengths
     print(f"{buffer.path}: zarr format {buffer.zarr_format}")
+    attrs = buffer.attrs
+    source = attrs.get("source_format") or (
+        "dopr-robot collect" if "collect" in attrs else "zarr replay buffer"
+    )
+    print(f"source format: {source}" + (f" ({attrs['source']})" if "source" in attrs else ""))
+    if isinstance(attrs.get("key_mapping"), dict):
+        print("key mapping (store key <- source):")
+        for key, origin in attrs["key_mapping"].items():
+            print(f"  {key:<24} <- {origin}")
     print(f"episodes: {buffer.n_episodes}   steps: {buffer.n_steps}")
     if len(lengths):
         print(
@@ -116,13 +130,16 @@ def _convert(args: argparse.Namespace) -> int:
             args.target,
             obs_keys=obs_keys,
             filter_key=args.filter,
+            action_key=args.action_key,
             zarr_format=args.format,
             overwrite=args.overwrite,
             progress=progress,
         )
     else:
-        if args.obs_keys or args.filter:
-            raise DataError("--obs-keys and --filter apply to robomimic HDF5 input only")
+        if args.obs_keys or args.filter or args.action_key != "actions":
+            raise DataError(
+                "--obs-keys, --filter and --action-key apply to robomimic HDF5 input only"
+            )
         convert_zarr(
             args.source,
             args.target,

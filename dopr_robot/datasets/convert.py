@@ -5,9 +5,13 @@ or interrupted conversion leaves nothing half-written, and `overwrite=True` repl
 output only once the new one is complete. The input is only ever opened read-only.
 
 robomimic: `data/demo_<i>` groups taken in integer order of <i> (demo_10 after demo_9), actions →
-`action`, chosen `obs/<key>` datasets → `<key>`. The file's `mask/<name>` filters are honoured:
-`filter_key="train"` converts only the demos listed there, and every filter is recorded in the
-store's attributes as episode indices (`attrs["masks"]`), e.g. for a train/valid split.
+`action` (`action_key="actions_abs"` takes robomimic 0.5's absolute actions instead), chosen
+`obs/<key>` datasets → `<key>`. `data.attrs["env_args"]` (env name, version, kwargs with the
+controller config) is kept in the store's attributes: it is what rebuilds the evaluation env. The
+attributes also record `source_format` and `key_mapping` (store key → source dataset). The
+file's `mask/<name>` filters are honoured: `filter_key="train"` converts only the demos listed
+there, and every filter is recorded in the store's attributes as episode indices
+(`attrs["masks"]`), e.g. for a train/valid split.
 """
 
 from __future__ import annotations
@@ -100,11 +104,13 @@ def convert_robomimic(
     *,
     obs_keys: list[str] | None = None,
     filter_key: str | None = None,
+    action_key: str = "actions",
     zarr_format: int = 3,
     overwrite: bool = False,
     progress: Progress = _identity,
 ) -> Path:
-    """robomimic HDF5 → replay-buffer store. `obs_keys` default: every low-dim obs key."""
+    """robomimic HDF5 → replay-buffer store. `obs_keys` default: every low-dim obs key;
+    `action_key`: the demo dataset stored as `action` (e.g. "actions_abs")."""
     source, target = Path(source), Path(target)
     if not source.exists():
         raise DataError(f"{source} does not exist")
@@ -136,11 +142,19 @@ def convert_robomimic(
                 raise DataError(
                     f"{source} has no obs key {key!r} (available: {', '.join(available)})"
                 )
+        actions = sorted(k for k in first if k.startswith("action"))
+        if action_key not in first:
+            raise DataError(
+                f"{source} has no data/{demos[0]}/{action_key} for the action "
+                f"(action datasets: {', '.join(actions) or 'none'})"
+            )
         attrs = {
             "source": str(source),
             "source_format": "robomimic",
             "env_args": _env_args(file),
             "obs_keys": obs_keys,
+            "action_key": action_key,
+            "key_mapping": {"action": action_key, **{key: f"obs/{key}" for key in obs_keys}},
             "filter": filter_key,
             "demos": demos,
             "masks": {
@@ -154,7 +168,7 @@ def convert_robomimic(
             for name in progress(demos):
                 demo = file["data"][name]
                 try:
-                    episode = {"action": demo["actions"][()]}
+                    episode = {"action": demo[action_key][()]}
                     episode.update({key: demo["obs"][key][()] for key in obs_keys})
                 except (KeyError, OSError) as error:
                     raise DataError(f"{source}: data/{name} cannot be read ({error})") from None

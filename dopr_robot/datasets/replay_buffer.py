@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from numcodecs.errors import UnknownCodecError
 from numcodecs import Blosc
+from numcodecs.errors import UnknownCodecError
 
 from .. import __version__
 from ..errors import DataError

@@ -13,6 +13,17 @@ from dopr_robot.errors import DataError
 from .helpers import make_store
 
 N_DEMOS = 12  # demo_10 and demo_11 sort before demo_2 as strings
+ENV_ARGS = {  # what robomimic writes: the eval env is rebuilt from this
+    "env_name": "Lift",
+    "env_version": "1.4.1",
+    "type": 1,
+    "env_kwargs": {
+        "control_freq": 20,
+        "robots": ["Panda"],
+        "controller_configs": {"type": "OSC_POSE", "control_delta": True, "kp": 150},
+        "camera_names": ["agentview"],
+    },
+}
 
 
 def robomimic_file(path):
@@ -20,12 +31,13 @@ def robomimic_file(path):
     with h5py.File(path, "w") as file:
         data = file.create_group("data")
         data.attrs["total"] = 0
-        data.attrs["env_args"] = json.dumps({"env_name": "Lift", "env_type": 1})
+        data.attrs["env_args"] = json.dumps(ENV_ARGS)
         for i in range(N_DEMOS):
             n = 5 + i
             demo = data.create_group(f"demo_{i}")
             demo.attrs["num_samples"] = n
             demo["actions"] = np.full((n, 7), i, dtype=np.float64)
+            demo["actions_abs"] = np.full((n, 7), 100 + i, dtype=np.float64)
             demo["obs/robot0_eef_pos"] = np.full((n, 3), -i, dtype=np.float64)
             demo["obs/object"] = np.arange(n * 10, dtype=np.float64).reshape(n, 10)
             demo["obs/agentview_image"] = np.full((n, 8, 8, 3), i, dtype=np.uint8)
@@ -129,3 +141,26 @@ def test_failed_overwrite_keeps_the_old_output(tmp_path, capsys):
     )
     assert code == 2 and "no obs key 'nope'" in capsys.readouterr().err
     assert ReplayBuffer.open(tmp_path / "out.zarr").n_episodes == 1
+
+
+def test_robomimic_env_args_absolute_actions_and_key_mapping(tmp_path, capsys):
+    source = robomimic_file(tmp_path / "lift.hdf5")
+    assert main(["data", "convert", str(source), str(tmp_path / "abs.zarr"), "--action-key",
+                 "actions_abs", "--obs-keys", "agentview_image,robot0_eef_pos"]) == 0  # fmt: skip
+    buffer = ReplayBuffer.open(tmp_path / "abs.zarr")
+    assert (buffer.get_episode(3)["action"] == 103).all()
+    attrs = buffer.attrs
+    assert attrs["env_args"] == ENV_ARGS  # kept whole, controller config included
+    assert attrs["key_mapping"] == {
+        "action": "actions_abs",
+        "agentview_image": "obs/agentview_image",
+        "robot0_eef_pos": "obs/robot0_eef_pos",
+    }
+    capsys.readouterr()
+    assert main(["data", "info", str(tmp_path / "abs.zarr")]) == 0
+    out = capsys.readouterr().out
+    assert "source format: robomimic" in out
+    assert "action                   <- actions_abs" in out
+    with pytest.raises(DataError, match="no data/demo_0/actions_rel .*actions, actions_abs"):
+        convert_robomimic(source, tmp_path / "x.zarr", action_key="actions_rel")
+    assert not (tmp_path / "x.zarr").exists()
