@@ -18,18 +18,41 @@ def add_parser(commands) -> None:
     info = actions.add_parser(
         "info", help="episodes, steps, keys (shape, dtype, range), provenance"
     )
-    info.add_argument("path", type=Path, help="a zarr store (directory or .zarr.zip)")
+    info.add_argument(
+        "path", type=Path, help="a zarr store (directory or .zarr.zip) or a LeRobot dataset folder"
+    )
     info.set_defaults(func=_info)
 
-    validate = actions.add_parser("validate", help="check a store; one line per problem")
-    validate.add_argument("path", type=Path, help="a zarr store (directory or .zarr.zip)")
+    validate = actions.add_parser(
+        "validate", help="check a store or a LeRobot dataset; one line per problem"
+    )
+    validate.add_argument(
+        "path", type=Path, help="a zarr store (directory or .zarr.zip) or a LeRobot dataset folder"
+    )
+    validate.add_argument("--keys", help="LeRobot features to check, comma-separated")
     validate.set_defaults(func=_validate)
 
     convert = actions.add_parser(
-        "convert", help="robomimic HDF5 or zarr (format 2/3) -> a new zarr store"
+        "convert",
+        help="robomimic HDF5, a LeRobot dataset or zarr (format 2/3) -> a new zarr store; "
+        "a zarr store -> a LeRobot v3.0 dataset with --to lerobot",
     )
-    convert.add_argument("source", type=Path, help="robomimic .hdf5 or a zarr store")
-    convert.add_argument("target", type=Path, help="output store (directory, or .zarr.zip)")
+    convert.add_argument(
+        "source", type=Path, help="robomimic .hdf5, a LeRobot dataset folder or a zarr store"
+    )
+    convert.add_argument(
+        "target", type=Path, help="output store (directory, or .zarr.zip), or dataset folder"
+    )
+    convert.add_argument(
+        "--to", choices=("zarr", "lerobot"), default="zarr", help="output format (default zarr)"
+    )
+    convert.add_argument(
+        "--keys",
+        help="LeRobot features to convert, comma-separated (default: observation.*, action)",
+    )
+    convert.add_argument(
+        "--fps", type=float, help="--to lerobot: frames per second (default: the store's, or 10)"
+    )
     convert.add_argument(
         "--obs-keys", help="robomimic obs keys, comma-separated (default: all low-dim keys)"
     )
@@ -58,7 +81,26 @@ def _is_hdf5(path: Path) -> bool:
     return h5py.is_hdf5(path)
 
 
+def _lerobot_info(path: Path) -> int:
+    from ..datasets.lerobot import LeRobotDataset, store_key
+
+    dataset = LeRobotDataset(path)
+    frames = sum(int(e["length"]) for e in dataset.episodes)
+    print(f"{path}: LeRobot {dataset.version} dataset, {dataset.fps:g} fps")
+    print(f"episodes: {len(dataset.episodes)}   frames: {frames}   tasks: {len(dataset.tasks)}")
+    print("features (-> store key when converted):")
+    for name, feature in dataset.features.items():
+        target = store_key(name) if name in dataset.default_keys() else "(not converted)"
+        shape = tuple(feature.get("shape", ()))
+        print(f"  {name:<32} {feature.get('dtype', '?'):<8} {str(shape):<16} -> {target}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
+    from ..datasets import is_lerobot_dataset
+
+    if is_lerobot_dataset(args.path):
+        return _lerobot_info(args.path)
     buffer = _open(args.path)
     lengths = buffer.episode_lengths
     print(f"{buffer.path}: zarr format {buffer.zarr_format}")
@@ -103,8 +145,18 @@ def _short(value, items: int = 8) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from ..datasets import validate_store
+    from ..datasets import is_lerobot_dataset, validate_lerobot, validate_store
 
+    if is_lerobot_dataset(args.path):
+        found = validate_lerobot(args.path, _keys(args.keys))
+        for problem in found:
+            print(f"dopr-robot: error: {problem}", flush=True)
+        if found:
+            return 2
+        print(f"{args.path}: valid LeRobot dataset (every episode's rows and frames read)")
+        return 0
+    if args.keys:
+        raise DataError("--keys applies to LeRobot datasets only")
     buffer = _open(args.path)
     found = validate_store(buffer)
     if found:
@@ -115,15 +167,52 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys(text: str | None) -> list[str] | None:
+    return [k.strip() for k in text.split(",") if k.strip()] if text else None
+
+
 def _convert(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ..datasets import convert_robomimic, convert_zarr
+    from ..datasets import (
+        convert_lerobot,
+        convert_robomimic,
+        convert_zarr,
+        is_lerobot_dataset,
+        write_lerobot,
+    )
 
     def progress(items):
         return tqdm(items, desc=f"converting {args.source.name}", unit="episode", leave=False)
 
-    if args.source.is_file() and _is_hdf5(args.source):
+    lerobot_source = is_lerobot_dataset(args.source)
+    if args.keys and not lerobot_source:
+        raise DataError("--keys applies to LeRobot dataset input only")
+    if args.fps is not None and args.to != "lerobot":
+        raise DataError("--fps applies to --to lerobot only")
+    if args.to == "lerobot":
+        if lerobot_source or (args.source.is_file() and _is_hdf5(args.source)):
+            raise DataError("--to lerobot converts a zarr store; convert the source to zarr first")
+
+        def frames(items):
+            return tqdm(items, desc="encoding video", unit="frame", leave=False)
+
+        write_lerobot(args.source, args.target, fps=args.fps, overwrite=args.overwrite,
+                      progress=frames)  # fmt: skip
+        print(f"wrote {args.target}: LeRobot v3.0 dataset (video: H.264, libx264 yuv420p crf 10)")
+        return 0
+    if lerobot_source:
+        if args.obs_keys or args.filter or args.action_key != "actions":
+            raise DataError("--obs-keys, --filter and --action-key apply to robomimic input only")
+        convert_lerobot(
+            args.source,
+            args.target,
+            keys=_keys(args.keys),
+            zarr_format=args.format,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+    elif args.source.is_file() and _is_hdf5(args.source):
         obs_keys = args.obs_keys.split(",") if args.obs_keys else None
         convert_robomimic(
             args.source,

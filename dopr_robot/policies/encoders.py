@@ -57,9 +57,13 @@ class ImageEncoder(nn.Module):
         obs_core = _robomimic_obs_core()
         height, width, channels = image_shape
         crop_h, crop_w = max(8, round(height * crop_fraction)), max(8, round(width * crop_fraction))
-        self.crop = obs_core.CropRandomizer(
-            input_shape=[channels, height, width], crop_height=crop_h, crop_width=crop_w
-        )
+        self.crop = None  # robomimic's randomizer needs a crop strictly smaller than the image
+        if crop_h < height and crop_w < width:
+            self.crop = obs_core.CropRandomizer(
+                input_shape=[channels, height, width], crop_height=crop_h, crop_width=crop_w
+            )
+        else:  # tiny images (side <= 8) or crop_fraction = 1: the whole image
+            crop_h, crop_w = height, width
         with warnings.catch_warnings():  # torchvision's notice about `pretrained`
             warnings.simplefilter("ignore", UserWarning)
             self.core = obs_core.VisualCore(
@@ -78,7 +82,7 @@ class ImageEncoder(nn.Module):
         """[B, To, H, W, C] in [0, 1] -> [B, To * feature_dim]."""
         batch, frames = images.shape[:2]
         x = images.flatten(0, 1).permute(0, 3, 1, 2).contiguous()
-        features = self.core(self.crop.forward_in(x))
+        features = self.core(x if self.crop is None else self.crop.forward_in(x))
         return features.reshape(batch, frames * features.shape[-1])
 
 

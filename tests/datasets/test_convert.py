@@ -164,3 +164,16 @@ def test_robomimic_env_args_absolute_actions_and_key_mapping(tmp_path, capsys):
     with pytest.raises(DataError, match="no data/demo_0/actions_rel .*actions, actions_abs"):
         convert_robomimic(source, tmp_path / "x.zarr", action_key="actions_rel")
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_a_converted_robomimic_file_trains(tmp_path, capsys):
+    source = robomimic_file(tmp_path / "lift.hdf5")
+    assert main(["data", "convert", str(source), str(tmp_path / "lift.zarr"), "--obs-keys",
+                 "robot0_eef_pos,object,agentview_image", "--filter", "train"]) == 0  # fmt: skip
+    argv = ["train", "--data", str(tmp_path / "lift.zarr"), "--out", str(tmp_path / "run"),
+            "--obs-keys", "robot0_eef_pos,object,agentview_image", "--steps", "2",
+            "--batch-size", "4", "--pred-horizon", "8", "--action-horizon", "4",
+            "--mlp-width", "16", "--image-feature-dim", "8", "--val-every", "2",
+            "--checkpoint-every", "2", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert "2 steps" in capsys.readouterr().out

@@ -75,3 +75,15 @@ def test_an_unknown_codec_is_one_sentence(tmp_path, capsys):
     assert main(["data", "info", str(tmp_path / "image.zarr")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "no_such_codec" in error and "formats" in error
+
+
+def test_a_dp_image_store_trains(tmp_path, capsys):
+    write_dp_image_store(tmp_path / "image.zarr")
+    zip_directory(tmp_path / "image.zarr", tmp_path / "image.zarr.zip")
+    argv = ["train", "--data", str(tmp_path / "image.zarr.zip"), "--out", str(tmp_path / "run"),
+            "--obs-keys", "agentview_image,robot0_eef_pos", "--steps", "2", "--batch-size", "4",
+            "--pred-horizon", "8", "--action-horizon", "4", "--mlp-width", "16",
+            "--image-feature-dim", "8", "--val-every", "2", "--checkpoint-every", "2",
+            "--val-ratio", "0.34", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert "2 steps" in capsys.readouterr().out
