@@ -11,6 +11,12 @@ horizons (Tp 16, To 2, Ta 8):
 - the consumption rate of a training step (forward + backward + AdamW) of the default state
   policy (FlowPolicy on the residual MLP).
 Goal: for state data the loader delivers at least 10× what training consumes.
+
+With the `formats` extra it also converts an image store with two 96×96 cameras to a LeRobot
+v3.0 dataset and back (H.264 video), printing frames/s of encoding and of decoding, and the
+training-time loading rate of the store decoded from video beside the original's (they hold the
+same arrays once decoded, so the ratio should be about 1: video costs at conversion, not in
+training).
 """
 
 from __future__ import annotations
@@ -105,6 +111,53 @@ def training_consumption(steps: int) -> float:
     return steps * BATCH / (time.perf_counter() - start)
 
 
+def lerobot_rates(tmp: Path, steps: int, batches: int) -> None:
+    """Encode and decode rates of a LeRobot round trip, and loading from the decoded store."""
+    try:
+        from dopr_robot.datasets import convert_lerobot, write_lerobot
+    except ImportError:
+        print("\nLeRobot: skipped (install the formats extra)")
+        return
+    source = tmp / "cameras.zarr"
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer.create(source, attrs={"fps": 10})
+    yy, xx = np.mgrid[0:96, 0:96]
+    for start in range(0, steps, 200):
+        n = min(200, steps - start)
+        t = np.arange(start, start + n)[:, None, None]
+        frame = np.stack([(xx + 2 * t) % 256, (yy + t) % 256, (xx + yy + t) % 256], -1)
+        buffer.add_episode(
+            {
+                "action": rng.normal(size=(n, ACTION_DIM)).astype(np.float32),
+                "state": rng.normal(size=(n, STATE_DIM)).astype(np.float32),
+                "front": frame.astype(np.uint8),
+                "side": frame[:, ::-1].astype(np.uint8),
+            }
+        )
+    frames = 2 * steps
+    started = time.perf_counter()
+    write_lerobot(source, tmp / "lerobot")
+    encode = frames / (time.perf_counter() - started)
+    started = time.perf_counter()
+    convert_lerobot(tmp / "lerobot", tmp / "decoded.zarr")
+    decode = frames / (time.perf_counter() - started)
+    print(f"\nLeRobot v3.0 round trip, 2 cameras 96x96, {steps:,} steps ({frames:,} frames):")
+    print(f"  store -> LeRobot (H.264 encode): {encode:10,.0f} frames/s")
+    print(f"  LeRobot -> store (PyAV decode):  {decode:10,.0f} frames/s")
+    rates = {}
+    for name, path, keys in (
+        ("original", source, ["front", "side", "state"]),
+        ("decoded from video", tmp / "decoded.zarr", ["images_front", "images_side", "state"]),
+    ):
+        dataset = SequenceDataset(path, keys, pred_horizon=TP, obs_horizon=TO, action_horizon=TA)
+        rates[name] = windows_per_second(make_loader(dataset, BATCH), batches)
+    print(
+        f"  loading, 0 workers: original {rates['original']:10,.0f} windows/s   decoded from "
+        f"video {rates['decoded from video']:10,.0f} windows/s   ratio "
+        f"{rates['decoded from video'] / rates['original']:5.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=200, help="batches timed per loader")
@@ -146,6 +199,7 @@ def main() -> None:
                 if name == "state":
                     line += f"   loader/training {ours / consumed:6.1f}"
                 print(line)
+        lerobot_rates(Path(tmp), 1_000 if args.quick else 5_000, batches)
 
 
 if __name__ == "__main__":
