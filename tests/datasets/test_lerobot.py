@@ -214,3 +214,104 @@ def test_writing_refuses_odd_image_sizes(tmp_path):
     with pytest.raises(DataError, match="needs even sizes"):
         write_lerobot(tmp_path / "odd.zarr", tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
+
+
+def make_v30_dataset(root, fps=10):
+    """A LeRobot v3.0 folder written directly, laid out as LeRobot splits large datasets: three
+    episodes over two data files and two video files per camera, so the third episode starts
+    mid-file (from_timestamp > 0), the episodes table in two files, stats columns included."""
+    rng = np.random.default_rng(2)
+    cameras = ("observation.images.top", "observation.images.wrist")
+    info = {
+        "codebase_version": "v3.0", "fps": fps, "chunks_size": 1000, "robot_type": "so100",
+        "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
+        "video_path": "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4",
+        "features": {
+            "observation.state": {"dtype": "float32", "shape": [6], "names": None},
+            "action": {"dtype": "float32", "shape": [6], "names": None},
+            **{c: {"dtype": "video", "shape": [32, 48, 3], "names": None} for c in cameras},
+            **{k: {"dtype": "int64", "shape": [1], "names": None}
+               for k in ("frame_index", "episode_index", "index", "task_index")},
+            "timestamp": {"dtype": "float32", "shape": [1], "names": None},
+        },
+    }  # fmt: skip
+    (root / "meta" / "episodes" / "chunk-000").mkdir(parents=True)
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+    pq.write_table(
+        pa.table({"task_index": [0, 1], "task": ["pick the cube", "place it"]}),
+        root / "meta" / "tasks.parquet",
+    )
+    layout = [(0, 5, 0), (1, 4, 1), (2, 6, 1)]  # (episode, length, file)
+    expected, rows, videos, meta = {}, {0: [], 1: []}, {}, []
+    offsets = {0: 0, 1: 0}
+    total = 0
+    for episode, n, file in layout:
+        state = rng.normal(size=(n, 6)).astype(np.float32)
+        action = rng.normal(size=(n, 6)).astype(np.float32)
+        frames = {c: smooth_frames(n, 30 * episode + 9 * k) for k, c in enumerate(cameras)}
+        expected[episode] = (state, action, frames)
+        rows[file].append((episode, state, action))
+        for camera in cameras:
+            videos.setdefault((camera, file), []).append(frames[camera])
+        start = offsets[file]
+        meta.append({
+            "episode_index": episode, "tasks": ["pick the cube"], "length": n,
+            "data/chunk_index": 0, "data/file_index": file,
+            "dataset_from_index": total, "dataset_to_index": total + n,
+            "stats/action/mean": [0.0] * 6,
+            **{f"videos/{c}/chunk_index": 0 for c in cameras},
+            **{f"videos/{c}/file_index": file for c in cameras},
+            **{f"videos/{c}/from_timestamp": start / fps for c in cameras},
+            **{f"videos/{c}/to_timestamp": (start + n) / fps for c in cameras},
+        })  # fmt: skip
+        offsets[file] += n
+        total += n
+    for file, parts in rows.items():
+        state = np.concatenate([p[1] for p in parts])
+        action = np.concatenate([p[2] for p in parts])
+        frame_index = np.concatenate([np.arange(len(p[1])) for p in parts])
+        table = pa.table({
+            "observation.state": pa.FixedSizeListArray.from_arrays(pa.array(state.ravel()), 6),
+            "action": pa.FixedSizeListArray.from_arrays(pa.array(action.ravel()), 6),
+            "timestamp": pa.array((frame_index / fps).astype(np.float32)),
+            "frame_index": pa.array(frame_index.astype(np.int64)),
+            "episode_index": pa.array(np.concatenate([[p[0]] * len(p[1]) for p in parts])),
+        })  # fmt: skip
+        path = root / "data" / "chunk-000" / f"file-{file:03d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+    for (camera, file), parts in videos.items():
+        path = root / "videos" / camera / "chunk-000" / f"file-{file:03d}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _encode(path, np.concatenate(parts), fps)
+    for index, part in enumerate((meta[:2], meta[2:])):
+        pq.write_table(
+            pa.Table.from_pylist(part),
+            root / "meta" / "episodes" / "chunk-000" / f"file-{index:03d}.parquet",
+        )
+    return expected
+
+
+def test_a_multi_file_v30_dataset_with_two_cameras_converts_and_trains(tmp_path, capsys):
+    expected = make_v30_dataset(tmp_path / "v30")
+    assert main(["data", "validate", str(tmp_path / "v30")]) == 0
+    convert_lerobot(tmp_path / "v30", tmp_path / "out.zarr")
+    buffer = ReplayBuffer.open(tmp_path / "out.zarr")
+    assert list(buffer.episode_lengths) == [5, 4, 6]
+    for episode in range(3):
+        state, action, frames = expected[episode]
+        got = buffer.get_episode(episode)
+        np.testing.assert_array_equal(got["state"], state)
+        np.testing.assert_array_equal(got["action"], action)
+        for camera, key in (("observation.images.top", "images_top"),
+                            ("observation.images.wrist", "images_wrist")):  # fmt: skip
+            assert np.abs(got[key].astype(int) - frames[camera].astype(int)).mean() < 3
+    attrs = buffer.attrs
+    assert attrs["lerobot"]["tasks"] == ["pick the cube", "place it"]
+    assert attrs["lerobot"]["robot_type"] == "so100"
+    argv = ["train", "--data", str(tmp_path / "out.zarr"), "--out", str(tmp_path / "run"),
+            "--obs-keys", "state,images_top,images_wrist", "--steps", "2", "--batch-size", "4",
+            "--pred-horizon", "8", "--action-horizon", "4", "--mlp-width", "16",
+            "--image-feature-dim", "8", "--val-every", "2", "--checkpoint-every", "2",
+            "--val-ratio", "0.34", "--quiet"]  # fmt: skip
+    assert main(argv) == 0
