@@ -14,6 +14,7 @@ word "none" there (`OrNone`).
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -126,3 +127,45 @@ def differing_settings(saved: dict[str, Any], mine: dict[str, Any]) -> list[str]
     """Names whose values differ between two settings dicts (a name missing on one side counts);
     what every "resume with the same settings" check reports."""
     return sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
+
+
+def differing_settings_with_paths(
+    saved: dict[str, Any], mine: dict[str, Any], anchor: str, paths: tuple[str, ...]
+) -> list[str]:
+    """`differing_settings` for settings that name a directory (`anchor`, e.g. a run's `out`)
+    and paths (e.g. its `data`): the anchor itself is not compared (it is where the thing is),
+    and a path counts as the same when it is the same file, or the same location relative to
+    the anchor — so a run or study moved or mounted elsewhere with its data still matches, and
+    so does a run moved away from data that stayed put."""
+    keys = (set(saved) | set(mine)) - {anchor}
+    plain = [k for k in keys if k not in paths and saved.get(k) != mine.get(k)]
+    moved = [
+        k
+        for k in paths
+        if k in keys
+        and saved.get(k) != mine.get(k)
+        and not (
+            isinstance(saved.get(k), str)
+            and isinstance(mine.get(k), str)
+            and (
+                os.path.abspath(saved[k]) == os.path.abspath(mine[k])
+                or _relative(saved, k, anchor) == _relative(mine, k, anchor)
+            )
+        )
+    ]
+    return sorted(plain + moved)
+
+
+def _relative(values: dict[str, Any], key: str, anchor: str) -> str | None:
+    if not values.get(anchor):
+        return None
+    return os.path.relpath(os.path.abspath(values[key]), os.path.abspath(values[anchor]))
+
+
+def moved_path(path: str, anchor: str, new_anchor: str | os.PathLike) -> str:
+    """Where `path` is now if it moved together with `anchor` (which is now `new_anchor`): the
+    path itself when it still exists, else the same relative location from `new_anchor`."""
+    if os.path.exists(path) or not anchor:
+        return path
+    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(anchor))
+    return os.path.normpath(os.path.join(os.path.abspath(new_anchor), relative))

@@ -55,3 +55,23 @@ def test_flag_text_is_read_as_the_field_type():
     assert _parse(fields["unet_down_dims"].annotation, "32,64") == [32, 64]
     assert _parse(fields["optimizer_kwargs"].annotation, "{gamma = 0.3}") == {"gamma": 0.3}
     assert _parse(fields["steps"].annotation, "ten") == "ten"  # left for the config to refuse
+
+
+def test_paths_compare_relative_to_their_anchor_and_follow_a_move(tmp_path):
+    from dopr_robot.config_io import differing_settings_with_paths, moved_path
+
+    def differing(saved, mine):
+        return differing_settings_with_paths(saved, mine, "out", ("data",))
+
+    old = {"data": "/a/study/data/x.zarr", "out": "/a/study/runs/r", "lr": 1.0}
+    moved = {"data": "/b/moved/data/x.zarr", "out": "/b/moved/runs/r", "lr": 1.0}
+    assert differing(old, moved) == []  # run and data moved together
+    stayed = {"data": "/a/study/data/x.zarr", "out": "/c/deeper/runs/here/r", "lr": 1.0}
+    assert differing(old, stayed) == []  # the run moved, its data stayed put
+    assert differing(old, {**moved, "data": "/b/moved/data/y.zarr"}) == ["data"]
+    assert differing(old, {**moved, "lr": 2.0}) == ["lr"]
+    (tmp_path / "new" / "data").mkdir(parents=True)
+    found = moved_path(old["data"], old["out"], tmp_path / "new" / "runs" / "r")
+    assert found == str(tmp_path / "new" / "data" / "x.zarr")
+    existing = str(tmp_path / "new" / "data")
+    assert moved_path(existing, old["out"], "/anywhere") == existing  # still there: unchanged

@@ -159,7 +159,9 @@ def _render(args: argparse.Namespace) -> int:
         "render flags",
         flags=True,
     )
-    env_id, kwargs = resolve_environment(config, read_config(checkpoint)["train"])
+    env_id, kwargs = resolve_environment(
+        config, read_config(checkpoint)["train"], checkpoint.parent.parent
+    )
     policy = load_policy(checkpoint, device=resolve_device(config.device))
     try:
         agent = PolicyAgent(policy, execute=args.execute)

@@ -95,6 +95,7 @@ def add_parser(commands) -> None:
 
 
 def _merged(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    from ..config_io import moved_path
     from ..train import load_toml
     from ..train.checkpoint import read_config
 
@@ -104,6 +105,10 @@ def _merged(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
             raise UserError(f"{args.out} is not a training run (no config.json); nothing to resume")
         saved = read_config(args.out)
         values["train"], values["policy"] = dict(saved["train"]), dict(saved["policy"])
+        if saved["train"].get("data") and saved["train"].get("out"):  # the run may have moved
+            values["train"]["data"] = moved_path(
+                saved["train"]["data"], saved["train"]["out"], args.out
+            )
         values["policy"].setdefault("image_norm", "batch")  # runs from before the setting
     elif args.data is None:
         raise UserError("--data is required (except with --resume)")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config_io import differing_settings
+from ..config_io import differing_settings_with_paths, moved_path
 from ..devices import resolve_device
 from ..errors import UserError
 from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
@@ -39,13 +39,16 @@ from .seeds import episode_seeds
 from .video import tile, write_video
 
 
-def resolve_environment(config: EvalConfig, train: dict) -> tuple[str, dict[str, Any]]:
+def resolve_environment(
+    config: EvalConfig, train: dict, run: Path | None = None
+) -> tuple[str, dict[str, Any]]:
     """The env id and make kwargs: as collected, unless the config says otherwise."""
     collected: dict[str, Any] = {}
     try:
         from ..datasets import ReplayBuffer
 
-        collected = ReplayBuffer.open(train["data"]).attrs.get("collect", {})
+        data = train["data"] if run is None else moved_path(train["data"], train["out"], run)
+        collected = ReplayBuffer.open(data).attrs.get("collect", {})
     except Exception:  # noqa: BLE001 - the store may be gone; then --env must say it
         collected = {}
     env_id = config.env_id or collected.get("env_id")
@@ -71,7 +74,8 @@ def _check_same_config(path: Path, config: EvalConfig) -> None:
         path.write_text(json.dumps(mine, indent=2))
         return
     saved = json.loads(path.read_text())
-    differing = differing_settings(saved, mine)
+    # the checkpoint counts relative to the output folder, so a moved run still resumes
+    differing = differing_settings_with_paths(saved, mine, "out", ("checkpoint",))
     if differing:
         raise UserError(
             f"{path.parent} was started with other settings ({', '.join(differing)}); resume "
@@ -110,7 +114,7 @@ def evaluate(
     device = resolve_device(config.device)  # before anything is written
     checkpoint = resolve_checkpoint(config.checkpoint)
     saved = read_config(checkpoint)
-    env_id, env_kwargs = resolve_environment(config, saved["train"])
+    env_id, env_kwargs = resolve_environment(config, saved["train"], checkpoint.parent.parent)
     out = Path(
         config.out or checkpoint.parent.parent / "eval" / f"{checkpoint.name}-{config.split}"
     )

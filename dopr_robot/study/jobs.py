@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-from ..config_io import differing_settings
+from ..config_io import differing_settings, differing_settings_with_paths
 from ..envs.collect import collect
 from ..errors import UserError
 from ..eval.config import EvalConfig
@@ -83,7 +83,11 @@ def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> Non
     if "policy" in saved:  # settings added since the run was trained take their old meaning
         saved["policy"] = {"image_norm": "batch", **saved["policy"]}
     for section, planned in (("train", train), ("policy", policy)):
-        differing = differing_settings(saved.get(section, {}), planned)
+        theirs = saved.get(section, {})
+        if section == "train":  # a moved study (runs and data together) is the same study
+            differing = differing_settings_with_paths(theirs, planned, "out", ("data",))
+        else:
+            differing = differing_settings(theirs, planned)
         if differing:
             raise UserError(
                 f"{directory} was trained with other {section} settings ({', '.join(differing)}) "

@@ -130,7 +130,8 @@ def run_configs(config: StudyConfig, root: Path, run: Run) -> tuple[TrainConfig,
         {
             **train_values,
             "data": str(data_path(root, task).resolve()),
-            "out": str(run.directory(root)),
+            "out": str(run.directory(root).resolve()),  # with data: both absolute, compared
+            # relative to each other (differing_settings_with_paths), so a study may move
             "optimizer": spec.name,
             "optimizer_kwargs": {**train_values.get("optimizer_kwargs", {}), **spec.kwargs},
             "lr": run.lr,

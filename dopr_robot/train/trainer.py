@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 from diffusers.optimization import get_cosine_schedule_with_warmup
 
-from ..config_io import differing_settings
+from ..config_io import differing_settings, differing_settings_with_paths
 from ..datasets import ReplayBuffer, SequenceDataset, split_episodes
 from ..devices import resolve_device
 from ..errors import UserError
@@ -225,11 +225,14 @@ class Trainer:
                 f"(more --steps) but not shorten it to {self.train_config.steps}"
             )
         for section in ("policy", "train", "shape_meta"):
-            # a larger `steps` extends the run: the only setting a resume may change
-            theirs = {**saved.get(section, {}), "steps": mine[section].get("steps")}
-            differing = differing_settings(
-                theirs if section == "train" else saved.get(section, {}), mine[section]
-            )
+            theirs, ours = saved.get(section, {}), mine[section]
+            if section == "train":
+                # a larger `steps` extends the run: the only setting a resume may change; and
+                # a run moved with (or away from) its data still resumes
+                theirs = {**theirs, "steps": ours.get("steps")}
+                differing = differing_settings_with_paths(theirs, ours, "out", ("data",))
+            else:
+                differing = differing_settings(theirs, ours)
             if differing:
                 raise UserError(
                     f"{checkpoint} was written with other {section} settings "

@@ -99,6 +99,28 @@ def test_readme_section_is_generated_between_markers(study, tmp_path):
     assert broken.read_text() == "# nothing here\n"
 
 
+def test_a_moved_study_resumes_with_the_same_numbers(study, tmp_path):
+    """Copy the study, move the copy elsewhere, damage one evaluation there: the study resumes
+    in its new place (paths count relative to the run), retrains nothing, and gives the same
+    per-seed numbers."""
+    expected = _per_seed_test_success(study)
+    first = tmp_path / "first" / "quick"
+    shutil.copytree(study, first, copy_function=shutil.copy2)
+    moved = tmp_path / "elsewhere" / "quick"
+    moved.parent.mkdir()
+    shutil.move(first, moved)
+    checkpoints = sorted(moved.glob("runs/**/model.safetensors"))
+    before = {path: path.stat().st_mtime_ns for path in checkpoints}
+    damaged = next(moved.glob("runs/balance/flow-c1/adamw-*-s1/eval/test"))
+    (damaged / "results.json").unlink()
+    lines = (damaged / "episodes.jsonl").read_text().splitlines()
+    (damaged / "episodes.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    assert main(["study", "--preset", "quick", "--out", str(moved), "--quiet"]) == 0
+    assert {path: path.stat().st_mtime_ns for path in checkpoints} == before
+    assert (damaged / "results.json").exists()
+    assert _per_seed_test_success(moved) == expected
+
+
 def test_resume_after_damage_gives_the_same_numbers(study, tmp_path):
     """Damages two runs of the shared study, resumes, and then puts the original files back
     (with their mtimes), so no other test depends on running before or after this one."""

@@ -344,3 +344,17 @@ def test_resume_may_extend_steps_with_the_schedule_recomputed(store, tmp_path, c
     assert logged[6] == pytest.approx(cosine(6, 6))  # the first run ended at lr 0
     assert logged[7] == pytest.approx(cosine(7, 10))  # the extension follows the 10-step curve
     assert logged[10] == pytest.approx(cosine(10, 10))
+
+
+def test_a_moved_run_resumes_with_its_data_where_it_was(store, tmp_path):
+    """A run directory moved elsewhere (its data left in place) resumes and extends."""
+    import shutil
+
+    first = tmp_path / "a" / "run"
+    run_training(config(store, first, steps=3, checkpoint_every=3), POLICY, progress=False)
+    moved = tmp_path / "b" / "deeper" / "run"
+    moved.parent.mkdir(parents=True)
+    shutil.move(first, moved)
+    assert main(["train", "--out", str(moved), "--resume", "--steps", "5", "--quiet"]) == 0
+    state = json.loads((latest_checkpoint(moved) / "trainer_state.json").read_text())
+    assert state["step"] == 5
