@@ -137,6 +137,7 @@ def test_bad_eval_flags(tmp_path, capsys, flags, phrase):
         (["--device", "gpu"], "bad flag: --device = 'gpu' is not valid"),
         (["--workers", "0"], "bad flag: --workers = 0 is not valid"),
         (["--preset", "quick", "--readme", "missing.md"], "does not exist"),
+        (["--preset", "quick", "--address", "10.0.0.1:6379"], "--address is for --backend ray"),
     ],
 )
 def test_bad_study_flags(tmp_path, capsys, flags, phrase):

@@ -43,6 +43,16 @@ def add_parser(commands) -> None:
         help="where policies plan in evaluation: auto | cpu | cuda[:N] (default: the config's, "
         "auto); envs step on the CPU",
     )
+    study.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: a process pool of --workers here; ray: Ray tasks on a cluster "
+        "(needs the cluster extra; the study directory on a filesystem every node sees)",
+    )
+    study.add_argument(
+        "--address", help="--backend ray: the cluster to join (default: start Ray locally)"
+    )
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     study.set_defaults(func=_study)
 
@@ -55,6 +65,8 @@ def _study(args: argparse.Namespace) -> int:
     from ..study.report import verdict_lines
     from ..study.runner import run_study
 
+    if args.address is not None and args.backend != "ray":
+        raise UserError("--address is for --backend ray")
     config = load_study(args.config if args.config else preset_path(args.preset))
     if args.workers is not None:
         assign_flag(config, "workers", args.workers)
@@ -74,7 +86,14 @@ def _study(args: argparse.Namespace) -> int:
             f"the same `dopr-robot study` command without --export-train-commands"
         )
         return 0
-    summary = run_study(config, root, overwrite=args.overwrite, progress=not args.quiet)
+    summary = run_study(
+        config,
+        root,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        backend=args.backend,
+        address=args.address,
+    )
     print("\n".join(line for line in verdict_lines(summary) if line))
     print(f"report: {root / 'report.md'}")
     if args.readme is not None:

@@ -4,19 +4,17 @@ Every stage skips what is already on disk, so rerunning the same command after a
 finishes the study without redoing finished runs or evaluations. The settings a study was started
 with are kept in `study.json`; a rerun with other settings is refused (one sentence) unless
 `overwrite`. Jobs run in `workers` spawned processes, each with cores/workers torch threads (two
-single-threaded trainings beat one two-threaded one on this kind of small network); with
-`workers = 1` everything runs in this process.
+single-threaded trainings beat one two-threaded one on this kind of small network), or as Ray
+tasks on a cluster (`executors.py`); with `workers = 1` and the local backend everything runs in
+this process.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from ..config_io import differing_settings
 from ..errors import UserError
 from . import jobs
 from .config import StudyConfig
+from .executors import LocalExecutor, make_executor
 from .plan import cells, compared_optimizers, runs
 from .report import write_report
 from .summary import choose_learning_rates, run_record, summarise, tuned_runs
@@ -61,54 +60,11 @@ def prepare_directory(config: StudyConfig, root: Path, overwrite: bool) -> None:
         record.write_text(json.dumps(_comparable(config), indent=2))
 
 
-class _Executor:
-    """Runs job lists in a process pool (or inline), advancing one progress bar."""
-
-    def __init__(self, workers: int, bar):
-        self.bar = bar
-        self.pool = None
-        if workers > 1:
-            threads = max(1, (os.cpu_count() or 1) // workers)
-            self.pool = ProcessPoolExecutor(
-                workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=jobs.init_worker,
-                initargs=(threads,),
-            )
-
-    def map(self, stage: str, calls: list[tuple[Callable, tuple]]) -> None:
-        if self.bar is not None:
-            self.bar.set_description(stage)
-        if self.pool is None:
-            for function, args in calls:
-                self._done(function(*args))
-            return
-        pending: set[Future] = {self.pool.submit(function, *args) for function, args in calls}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                error = future.exception()
-                if error is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise error
-                self._done(future.result())
-
-    def _done(self, result: dict) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(result["job"][-60:], refresh=False)
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-
-
 def collect_only(config: StudyConfig, root: str | os.PathLike, *, overwrite: bool = False) -> None:
     """The first stage alone (for exporting the trainings to run elsewhere)."""
     root = Path(root)
     prepare_directory(config, root, overwrite)
-    executor = _Executor(1, None)
+    executor = LocalExecutor(1, None)
     executor.map("collect", [(jobs.collect_task, (t, str(root))) for t in config.tasks])
 
 
@@ -118,8 +74,12 @@ def run_study(
     *,
     overwrite: bool = False,
     progress: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or finish) the study in `root`; returns the summary (also summary.json, report.md)."""
+    """Run (or finish) the study in `root`; returns the summary (also summary.json, report.md).
+    `backend`: "local" (a process pool of `config.workers`) or "ray" (tasks on the Ray cluster
+    at `address`, or a local Ray instance); the same jobs and files either way."""
     root = Path(root)
     prepare_directory(config, root, overwrite)
     started = time.perf_counter()
@@ -130,8 +90,13 @@ def run_study(
         from tqdm import tqdm
 
         bar = tqdm(total=len(config.tasks) + len(all_runs) + tested, unit="job", desc="study")
-    executor = _Executor(config.workers, bar)
-    root_arg = str(root)
+    try:
+        executor = make_executor(backend, config.workers, bar, address)
+    except BaseException:
+        if bar is not None:
+            bar.close()
+        raise
+    root_arg = str(root.resolve())  # Ray workers may start in another directory
     try:
         executor.map("collect", [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
         # slowest first (the activation-wise optimizers), so no worker idles at the end

@@ -12,13 +12,6 @@ import pytest
 from dopr_robot.cli import main
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("study") / "quick"
-    assert main(["study", "--preset", "quick", "--out", str(root), "--quiet"]) == 0
-    return root
-
-
 def _per_seed_test_success(root):
     summary = json.loads((root / "summary.json").read_text())
     return {

@@ -1,0 +1,142 @@
+"""Where a study's jobs run: this machine's process pool, or a Ray cluster.
+
+Both take a stage's list of `(function, args)` jobs, run them, and advance the study's progress
+bar as each one finishes; a job that raises stops the study with its error. Every job skips or
+resumes what is already on disk, so running one twice is harmless — which is what lets Ray retry
+a job whose worker died.
+
+- `LocalExecutor`: `workers` spawned processes (each with cores / workers torch threads), or
+  inline with `workers = 1`.
+- `RayExecutor`: one Ray task per job (`num_cpus = 1`; `num_gpus = 1` for trainings when the
+  cluster has GPUs), retried up to `RETRIES` times if its worker process dies. It joins the
+  cluster at `address` (or starts a local Ray instance when none is given and none is running).
+  The study directory must be on a filesystem every node sees at the same path.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+from ..errors import UserError
+from . import jobs
+
+Job = tuple[Callable, tuple]
+BACKENDS = ("local", "ray")
+#: how often Ray reruns a job whose worker process died (jobs resume from disk)
+RETRIES = 3
+#: trainings ask Ray for a GPU when the cluster has any; everything else runs on CPUs
+GPU_STAGES = ("train+validate",)
+
+
+class _Bar:
+    """The progress bar's share of an executor: one update per finished job."""
+
+    def __init__(self, bar):
+        self.bar = bar
+
+    def stage(self, name: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description(name)
+
+    def done(self, result: dict) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(result["job"][-60:], refresh=False)
+            self.bar.update(1)
+
+
+class LocalExecutor(_Bar):
+    """Runs job lists in a spawned process pool (or inline), advancing one progress bar."""
+
+    def __init__(self, workers: int, bar):
+        super().__init__(bar)
+        self.pool = None
+        if workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=jobs.init_worker,
+                initargs=(threads,),
+            )
+
+    def map(self, stage: str, calls: list[Job]) -> None:
+        self.stage(stage)
+        if self.pool is None:
+            for function, args in calls:
+                self.done(function(*args))
+            return
+        pending: set[Future] = {self.pool.submit(function, *args) for function, args in calls}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                error = future.exception()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise error
+                self.done(future.result())
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _run_in_worker(function: Callable, args: tuple) -> dict:
+    jobs.init_worker(1)  # one thread per task: Ray schedules one task per CPU
+    return function(*args)
+
+
+class RayExecutor(_Bar):
+    """Runs job lists as Ray tasks on a cluster (or a local Ray instance)."""
+
+    def __init__(self, bar, address: str | None = None):
+        super().__init__(bar)
+        try:
+            import ray
+        except ImportError:
+            raise UserError("--backend ray needs Ray: pip install 'dopr-robot[cluster]'") from None
+        self.ray = ray
+        self.owns = not ray.is_initialized()
+        if self.owns:
+            try:
+                ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    logging_level="ERROR",
+                    log_to_driver=False,
+                )
+            except (ConnectionError, ValueError, RuntimeError) as error:
+                raise UserError(f"cannot join the Ray cluster at {address} ({error})") from None
+        self.gpus = ray.cluster_resources().get("GPU", 0) > 0
+        self.task = ray.remote(max_retries=RETRIES, num_cpus=1)(_run_in_worker)
+
+    def map(self, stage: str, calls: list[Job]) -> None:
+        self.stage(stage)
+        options = {"num_gpus": 1} if self.gpus and stage in GPU_STAGES else {}
+        task = self.task.options(**options) if options else self.task
+        pending = [task.remote(function, args) for function, args in calls]
+        try:
+            while pending:
+                finished, pending = self.ray.wait(pending, num_returns=1)
+                self.done(self.ray.get(finished[0]))
+        except self.ray.exceptions.RayTaskError as error:
+            for ref in pending:
+                self.ray.cancel(ref)
+            raise error.as_instanceof_cause() from None
+
+    def close(self) -> None:
+        if self.owns:
+            self.ray.shutdown()
+
+
+def make_executor(backend: str, workers: int, bar, address: str | None = None):
+    if backend == "ray":
+        return RayExecutor(bar, address)
+    if backend != "local":
+        raise UserError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if address is not None:
+        raise UserError("--address is for --backend ray")
+    return LocalExecutor(workers, bar)
