@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import UserError
 
+BF16_HELP = "bf16 autocast for the policy's forward on CUDA (ignored on a CPU)"
 DEVICE_HELP = "where the policy plans: auto (CUDA if available) | cpu | cuda[:N]; envs use the CPU"
 
 
@@ -58,6 +59,7 @@ def add_parser(commands) -> None:
         help="every checkpoint of the run: validation loss beside success, rank correlation",
     )
     evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
+    evaluate.add_argument("--bf16", action="store_true", help=BF16_HELP)
     evaluate.add_argument("--out", type=Path, help="output directory")
     evaluate.add_argument("--resume", action="store_true", help="finish an interrupted eval")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval")
@@ -73,6 +75,7 @@ def add_parser(commands) -> None:
     render.add_argument("--perturbation", type=float, help="process noise (default: as collected)")
     render.add_argument("--execute", type=int, help="actions executed per chunk (default Ta)")
     render.add_argument("--device", default="auto", help=DEVICE_HELP)
+    render.add_argument("--bf16", action="store_true", help=BF16_HELP)
     render.add_argument("--overwrite", action="store_true", help="replace an existing file")
     render.set_defaults(func=_render)
 
@@ -96,6 +99,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             vector=args.vector,
             video=args.video,
             device=args.device,
+            bf16=args.bf16,
             out=str(args.out) if args.out else None,
         ),
         "eval flags",
@@ -164,7 +168,7 @@ def _render(args: argparse.Namespace) -> int:
     )
     policy = load_policy(checkpoint, device=resolve_device(config.device))
     try:
-        agent = PolicyAgent(policy, execute=args.execute)
+        agent = PolicyAgent(policy, execute=args.execute, bf16=args.bf16)
     except ValueError as error:
         raise UserError(str(error)) from None
     episode = run_episodes(

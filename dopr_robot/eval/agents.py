@@ -21,8 +21,12 @@ class PolicyAgent:
     """A trained policy; executes the first `execute` (default: all Ta) actions of each chunk.
     Each row's starting noise is drawn from a generator seeded by (seed, episode seed, chunk)."""
 
-    def __init__(self, policy: Policy, execute: int | None = None, seed: int = 0):
+    def __init__(
+        self, policy: Policy, execute: int | None = None, seed: int = 0, bf16: bool = False
+    ):
         self.policy = policy.eval()
+        # bf16 autocast of the policy's forward on CUDA; ignored on a CPU (same numbers there)
+        self.bf16 = bf16 and next(policy.parameters()).device.type == "cuda"
         self.obs_horizon = policy.config.obs_horizon
         self.obs_keys = list(policy.config.obs_keys)
         action_horizon = policy.config.action_horizon
@@ -40,7 +44,9 @@ class PolicyAgent:
                 for key in keys
             ]
         )
-        chunk = self.policy.predict_action(obs, initial_noise=noise)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+            chunk = self.policy.predict_action(obs, initial_noise=noise)
+        chunk = chunk.float()
         return chunk[:, : self.execute].cpu().numpy()
 
 

@@ -41,5 +41,7 @@ class EvalConfig(StrictConfig):
     """episodes per video"""
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     """where the policy plans: auto (cuda if available) | cpu | cuda | cuda:N; envs step on CPU"""
+    bf16: bool = False
+    """bf16 autocast for the policy's forward on CUDA (ignored on a CPU)"""
     out: OrNone[str] = None
     """output directory (default: <run>/eval/<checkpoint>-<split>)"""

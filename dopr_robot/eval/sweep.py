@@ -69,7 +69,7 @@ def resolve_environment(
 
 def _check_same_config(path: Path, config: EvalConfig) -> None:
     """A resumed sweep must be the sweep that was started; the first run records it."""
-    mine = {k: v for k, v in config.to_dict().items() if k not in ("video", "device")}
+    mine = {k: v for k, v in config.to_dict().items() if k not in ("video", "device", "bf16")}
     if not path.exists():
         path.write_text(json.dumps(mine, indent=2))
         return
@@ -142,7 +142,7 @@ def evaluate(
             if steps is not None:
                 variant.config.inference_steps = int(steps)
             latency[steps] = chunk_latency_ms(variant)
-            agent = PolicyAgent(variant, execute=config.execute)
+            agent = PolicyAgent(variant, execute=config.execute, bf16=config.bf16)
             for horizon in config.task_horizons:
                 todo = [s for s in seeds if (horizon, steps, s) not in done]
                 batch = max(config.n_envs * 2, 1)
@@ -192,7 +192,7 @@ def _videos(config, out, env_id, env_kwargs, policy, results, steps) -> None:
             continue
         episodes: list[Episode] = run_episodes(
             env_id,
-            PolicyAgent(variant, execute=config.execute),
+            PolicyAgent(variant, execute=config.execute, bf16=config.bf16),
             sorted(chosen),
             horizon,
             env_kwargs=env_kwargs,

@@ -119,6 +119,7 @@ def _evaluate(config: StudyConfig, root: Path, run: Run, split: str, video: bool
         video=video,
         video_episodes=config.video_episodes,
         device=config.device,
+        bf16=bool(config.train_values(task).get("bf16", False)),  # as the runs trained
         out=str(out),
     )
     evaluate(eval_config, resume=out.exists(), progress=False)

@@ -248,6 +248,10 @@ def test_device_flag_plans_where_asked_and_cuda_without_cuda_is_one_sentence(run
     common = ["eval", "--ckpt", str(run), "--task-horizons", "4", "--episodes", "2", "--quiet"]
     for device in ("cpu", "auto"):
         assert main([*common, "--device", device, "--out", str(tmp_path / device)]) == 0
+    # bf16 autocast is a CUDA setting: recorded, and on a CPU the episodes are the same
+    assert main([*common, "--bf16", "--out", str(tmp_path / "bf16")]) == 0
+    bf16 = json.loads((tmp_path / "bf16" / "results.json").read_text())
+    assert bf16["config"]["bf16"] is True
     capsys.readouterr()
     rows = {
         device: json.loads((tmp_path / device / "results.json").read_text())["episodes"]
