@@ -85,6 +85,18 @@ class PolicyConfig(StrictConfig):
     def from_dict(cls, values: dict[str, Any], where: str = "[policy]") -> PolicyConfig:
         return validated(cls, values, where)
 
+    @staticmethod
+    def saved_settings(saved: dict[str, Any], planned: dict[str, Any] | None = None) -> dict:
+        """A checkpoint's policy settings made comparable with today's: a setting added since
+        takes its old meaning (`image_norm`: robomimic's BatchNorm), and when the run has no
+        image input `image_norm` changes nothing, so it takes the planned value."""
+        values = {"image_norm": "batch", **saved.get("policy", {})}
+        shapes = saved.get("shape_meta", {}).get("obs", {})
+        has_images = any(len(shapes.get(k, [])) == 3 for k in values.get("obs_keys", []))
+        if planned is not None and not has_images and "image_norm" in planned:
+            values["image_norm"] = planned["image_norm"]
+        return values
+
     @classmethod
     def from_saved(cls, values: dict[str, Any]) -> PolicyConfig:
         """A checkpoint's policy settings; checkpoints written before `image_norm` existed used

@@ -17,6 +17,7 @@ from ..envs.collect import collect
 from ..errors import UserError
 from ..eval.config import EvalConfig
 from ..eval.sweep import evaluate
+from ..policies import PolicyConfig
 from ..train import TrainingDiverged, train
 from ..train.checkpoint import latest_checkpoint
 from .config import StudyConfig, TaskSpec
@@ -81,7 +82,7 @@ def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> Non
         return
     saved = json.loads(path.read_text())
     if "policy" in saved:  # settings added since the run was trained take their old meaning
-        saved["policy"] = {"image_norm": "batch", **saved["policy"]}
+        saved["policy"] = PolicyConfig.saved_settings(saved, policy)
     for section, planned in (("train", train), ("policy", policy)):
         theirs = saved.get(section, {})
         if section == "train":  # a moved study (runs and data together) is the same study

@@ -215,9 +215,9 @@ class Trainer:
         if checkpoint is None:
             raise UserError(f"{self.run} holds no checkpoint to resume from")
         saved = read_config(checkpoint)
-        if "policy" in saved:  # settings added since the run started take their old meaning
-            saved["policy"] = {"image_norm": "batch", **saved["policy"]}
         mine = self.config_record()
+        if "policy" in saved:  # settings added since the run started take their old meaning
+            saved["policy"] = PolicyConfig.saved_settings(saved, mine["policy"])
         saved_steps = saved.get("train", {}).get("steps")
         if isinstance(saved_steps, int) and self.train_config.steps < saved_steps:
             raise UserError(

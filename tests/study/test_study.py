@@ -114,6 +114,22 @@ def test_a_moved_study_resumes_with_the_same_numbers(study, tmp_path):
     assert _per_seed_test_success(moved) == expected
 
 
+def test_a_study_from_before_image_norm_is_still_the_same_study(study, tmp_path):
+    """Runs saved before `image_norm` existed have no such key; for state-only policies it
+    changes nothing, so their study resumes (nothing retrained) instead of being refused."""
+    old = tmp_path / "old" / "quick"
+    shutil.copytree(study, old, copy_function=shutil.copy2)
+    for path in old.glob("runs/**/config.json"):
+        record = json.loads(path.read_text())
+        if "policy" in record:
+            record["policy"].pop("image_norm")
+            path.write_text(json.dumps(record))
+    checkpoints = sorted(old.glob("runs/**/model.safetensors"))
+    before = {path: path.stat().st_mtime_ns for path in checkpoints}
+    assert main(["study", "--preset", "quick", "--out", str(old), "--quiet"]) == 0
+    assert {path: path.stat().st_mtime_ns for path in checkpoints} == before
+
+
 def test_resume_after_damage_gives_the_same_numbers(study, tmp_path):
     """Damages two runs of the shared study, resumes, and then puts the original files back
     (with their mtimes), so no other test depends on running before or after this one."""
