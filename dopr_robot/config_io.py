@@ -142,24 +142,24 @@ def differing_settings_with_paths(
     moved = [
         k
         for k in paths
-        if k in keys
-        and saved.get(k) != mine.get(k)
-        and not (
-            isinstance(saved.get(k), str)
-            and isinstance(mine.get(k), str)
-            and (
-                os.path.abspath(saved[k]) == os.path.abspath(mine[k])
-                or _relative(saved, k, anchor) == _relative(mine, k, anchor)
-            )
-        )
+        if k in keys and saved.get(k) != mine.get(k) and not _same_path(saved, mine, k, anchor)
     ]
     return sorted(plain + moved)
 
 
-def _relative(values: dict[str, Any], key: str, anchor: str) -> str | None:
-    if not values.get(anchor):
-        return None
-    return os.path.relpath(os.path.abspath(values[key]), os.path.abspath(values[anchor]))
+def _same_path(saved: dict[str, Any], mine: dict[str, Any], key: str, anchor: str) -> bool:
+    """Same file, or — when both sides name their anchor — the same place relative to it."""
+    if not (isinstance(saved.get(key), str) and isinstance(mine.get(key), str)):
+        return False
+    if os.path.abspath(saved[key]) == os.path.abspath(mine[key]):
+        return True
+    if not (saved.get(anchor) and mine.get(anchor)):
+        return False
+    return _relative(saved[key], saved[anchor]) == _relative(mine[key], mine[anchor])
+
+
+def _relative(path: str, anchor: str | os.PathLike) -> str:
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(anchor))
 
 
 def moved_path(path: str, anchor: str, new_anchor: str | os.PathLike) -> str:
@@ -167,5 +167,4 @@ def moved_path(path: str, anchor: str, new_anchor: str | os.PathLike) -> str:
     path itself when it still exists, else the same relative location from `new_anchor`."""
     if os.path.exists(path) or not anchor:
         return path
-    relative = os.path.relpath(os.path.abspath(path), os.path.abspath(anchor))
-    return os.path.normpath(os.path.join(os.path.abspath(new_anchor), relative))
+    return os.path.normpath(os.path.join(os.path.abspath(new_anchor), _relative(path, anchor)))

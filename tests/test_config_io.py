@@ -70,6 +70,8 @@ def test_paths_compare_relative_to_their_anchor_and_follow_a_move(tmp_path):
     assert differing(old, stayed) == []  # the run moved, its data stayed put
     assert differing(old, {**moved, "data": "/b/moved/data/y.zarr"}) == ["data"]
     assert differing(old, {**moved, "lr": 2.0}) == ["lr"]
+    # without an anchor on both sides, only the same file is the same path
+    assert differing({"data": "/a/x.zarr", "out": None}, {"data": "/b/x.zarr"}) == ["data"]
     (tmp_path / "new" / "data").mkdir(parents=True)
     found = moved_path(old["data"], old["out"], tmp_path / "new" / "runs" / "r")
     assert found == str(tmp_path / "new" / "data" / "x.zarr")
