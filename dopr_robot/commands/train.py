@@ -109,7 +109,7 @@ def _merged(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
             values["train"]["data"] = moved_path(
                 saved["train"]["data"], saved["train"]["out"], args.out
             )
-        values["policy"].setdefault("image_norm", "batch")  # runs from before the setting
+        values["policy"] = PolicyConfig.saved_settings(saved)  # runs from before a setting
     elif args.data is None:
         raise UserError("--data is required (except with --resume)")
     if args.config:

@@ -17,7 +17,9 @@ from ..config_io import StrictConfig, validated
 
 POLICY_KINDS = ("flow", "diffusion", "regression")
 BACKBONES = ("mlp", "unet")
-IMAGE_NORMS = ("group", "batch")
+#: what settings added later meant for runs saved before them (image_norm: robomimic's
+#: BatchNorm was the only encoder then)
+BEFORE_THEY_EXISTED = {"image_norm": "batch"}
 
 
 class PolicyConfig(StrictConfig):
@@ -90,7 +92,7 @@ class PolicyConfig(StrictConfig):
         """A checkpoint's policy settings made comparable with today's: a setting added since
         takes its old meaning (`image_norm`: robomimic's BatchNorm), and when the run has no
         image input `image_norm` changes nothing, so it takes the planned value."""
-        values = {"image_norm": "batch", **saved.get("policy", {})}
+        values = {**BEFORE_THEY_EXISTED, **saved.get("policy", {})}
         shapes = saved.get("shape_meta", {}).get("obs", {})
         has_images = any(len(shapes.get(k, [])) == 3 for k in values.get("obs_keys", []))
         if planned is not None and not has_images and "image_norm" in planned:
@@ -101,7 +103,7 @@ class PolicyConfig(StrictConfig):
     def from_saved(cls, values: dict[str, Any]) -> PolicyConfig:
         """A checkpoint's policy settings; checkpoints written before `image_norm` existed used
         robomimic's BatchNorm, so that is what their weights need."""
-        return cls.from_dict({"image_norm": "batch", **values}, "checkpoint config.json [policy]")
+        return cls.from_dict({**BEFORE_THEY_EXISTED, **values}, "checkpoint config.json [policy]")
 
 
 @dataclass
