@@ -34,11 +34,12 @@ from typing import Any
 
 from pydantic import Field
 
-from ..config_io import OrNone, StrictConfig, none_word, read_toml, validated
+from ..config_io import OrNone, StrictConfig, read_toml, validated
 from ..errors import UserError
 from ..optim import OPTIMIZER_NAMES
 from ..policies import POLICY_KINDS, PolicyConfig
 from ..train import TrainConfig
+from ..train.config import check_optimizer_settings
 
 PRESET_PACKAGE = "dopr_robot.study.presets"  # shipped inside the package (importlib.resources)
 PRESETS = ("quick", "default", "full")
@@ -151,7 +152,8 @@ class StudyConfig(StrictConfig):
                 )
             if not spec.lr or any(not (lr > 0 and math.isfinite(lr)) for lr in spec.lr):
                 raise UserError(f"optimizer {label!r} needs a non-empty grid of lr > 0")
-            _check_optimizer_settings(label, spec)
+            # bad kwargs fail here, on a two-weight model, not in the hundredth run
+            check_optimizer_settings(spec.name, spec.lr[0], spec.kwargs, f"optimizer {label!r}")
         for pair in self.pairs:
             if len(pair) != 2 or any(p not in self.optimizers for p in pair):
                 raise UserError(
@@ -183,23 +185,6 @@ class StudyConfig(StrictConfig):
             horizon = PolicyConfig.from_dict(self.policy_values(task)).action_horizon
             if not 1 <= execute <= horizon:
                 raise UserError(f"task {task.name!r}: execute must be in 1..Ta={horizon}")
-
-
-def _check_optimizer_settings(label: str, spec: OptimizerSpec) -> None:
-    """Bad optimizer kwargs fail here, on a two-weight model, not in the hundredth run."""
-    import torch
-
-    from ..optim import build_optimizer
-
-    try:
-        build_optimizer(
-            spec.name,
-            torch.nn.Linear(2, 2),
-            lr=spec.lr[0],
-            **{key: none_word(value) for key, value in spec.kwargs.items()},
-        )
-    except (TypeError, ValueError) as error:
-        raise UserError(f"optimizer {label!r}: {error}") from None
 
 
 def study_from_dict(values: dict[str, Any], where: str = "study config") -> StudyConfig:

@@ -72,20 +72,27 @@ class TrainConfig(StrictConfig):
 
     def check_optimizer(self) -> None:
         """Bad optimizer settings fail now, on a two-weight model, not after the data loads."""
-        import torch
-
-        from ..optim import build_optimizer
-
-        try:
-            build_optimizer(
-                self.optimizer, torch.nn.Linear(2, 2), lr=self.lr, **self.optimizer_kwargs
-            )
-        except (TypeError, ValueError) as error:
-            raise UserError(f"[train] optimizer_kwargs: {error}") from None
+        check_optimizer_settings(
+            self.optimizer, self.lr, self.optimizer_kwargs, "[train] optimizer_kwargs"
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "[train]") -> TrainConfig:
         return validated(cls, values, where)
+
+
+def check_optimizer_settings(name: str, lr: float, kwargs: dict[str, Any], where: str) -> None:
+    """Build optimizer `name` with these settings on a two-weight model: a bad setting is one
+    sentence naming `where`, before any run starts ("none" words in `kwargs` mean None)."""
+    import torch
+
+    from ..optim import build_optimizer
+
+    settings = {key: none_word(value) for key, value in kwargs.items()}
+    try:
+        build_optimizer(name, torch.nn.Linear(2, 2), lr=lr, **settings)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"{where}: {error}") from None
 
 
 def load_toml(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
