@@ -186,12 +186,15 @@ def _convert(args: argparse.Namespace) -> int:
         return tqdm(items, desc=f"converting {args.source.name}", unit="episode", leave=False)
 
     lerobot_source = is_lerobot_dataset(args.source)
+    robomimic_source = args.source.is_file() and _is_hdf5(args.source)
+    if (args.obs_keys or args.filter or args.action_key != "actions") and not robomimic_source:
+        raise DataError("--obs-keys, --filter and --action-key apply to robomimic HDF5 input only")
     if args.keys and not lerobot_source:
         raise DataError("--keys applies to LeRobot dataset input only")
     if args.fps is not None and args.to != "lerobot":
         raise DataError("--fps applies to --to lerobot only")
     if args.to == "lerobot":
-        if lerobot_source or (args.source.is_file() and _is_hdf5(args.source)):
+        if lerobot_source or robomimic_source:
             raise DataError("--to lerobot converts a zarr store; convert the source to zarr first")
 
         def frames(items):
@@ -199,11 +202,14 @@ def _convert(args: argparse.Namespace) -> int:
 
         write_lerobot(args.source, args.target, fps=args.fps, overwrite=args.overwrite,
                       progress=frames)  # fmt: skip
-        print(f"wrote {args.target}: LeRobot v3.0 dataset (video: H.264, libx264 yuv420p crf 10)")
+        from ..datasets.lerobot import VIDEO_CODEC, VIDEO_CRF
+
+        print(
+            f"wrote {args.target}: LeRobot v3.0 dataset "
+            f"(video: H.264, {VIDEO_CODEC} yuv420p crf {VIDEO_CRF})"
+        )
         return 0
     if lerobot_source:
-        if args.obs_keys or args.filter or args.action_key != "actions":
-            raise DataError("--obs-keys, --filter and --action-key apply to robomimic input only")
         convert_lerobot(
             args.source,
             args.target,
@@ -212,7 +218,7 @@ def _convert(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=progress,
         )
-    elif args.source.is_file() and _is_hdf5(args.source):
+    elif robomimic_source:
         obs_keys = args.obs_keys.split(",") if args.obs_keys else None
         convert_robomimic(
             args.source,
@@ -225,10 +231,6 @@ def _convert(args: argparse.Namespace) -> int:
             progress=progress,
         )
     else:
-        if args.obs_keys or args.filter or args.action_key != "actions":
-            raise DataError(
-                "--obs-keys, --filter and --action-key apply to robomimic HDF5 input only"
-            )
         convert_zarr(
             args.source,
             args.target,

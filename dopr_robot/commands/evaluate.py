@@ -159,6 +159,7 @@ def _render(args: argparse.Namespace) -> int:
             perturbation=args.perturbation,
             execute=args.execute,
             device=args.device,
+            bf16=args.bf16,
         ),
         "render flags",
         flags=True,
@@ -168,7 +169,7 @@ def _render(args: argparse.Namespace) -> int:
     )
     policy = load_policy(checkpoint, device=resolve_device(config.device))
     try:
-        agent = PolicyAgent(policy, execute=args.execute, bf16=args.bf16)
+        agent = PolicyAgent(policy, execute=config.execute, bf16=config.bf16)
     except ValueError as error:
         raise UserError(str(error)) from None
     episode = run_episodes(

@@ -177,3 +177,13 @@ def test_a_converted_robomimic_file_trains(tmp_path, capsys):
             "--checkpoint-every", "2", "--quiet"]  # fmt: skip
     assert main(argv) == 0
     assert "2 steps" in capsys.readouterr().out
+
+
+def test_robomimic_flags_on_other_sources_are_one_sentence(tmp_path, capsys):
+    make_store(tmp_path / "demos.zarr")
+    for flags in (["--action-key", "actions_abs"], ["--filter", "train", "--to", "lerobot"]):
+        out = tmp_path / "out"
+        assert main(["data", "convert", str(tmp_path / "demos.zarr"), str(out), *flags]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.count("\n") == 0 and "apply to robomimic HDF5 input only" in error
+        assert not out.exists()
