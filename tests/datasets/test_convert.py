@@ -10,7 +10,7 @@ from dopr_robot.cli import main
 from dopr_robot.datasets import ReplayBuffer, convert_robomimic, convert_zarr
 from dopr_robot.errors import DataError
 
-from .helpers import make_store
+from .helpers import make_store, train_two_steps
 
 N_DEMOS = 12  # demo_10 and demo_11 sort before demo_2 as strings
 ENV_ARGS = {  # what robomimic writes: the eval env is rebuilt from this
@@ -170,11 +170,9 @@ def test_a_converted_robomimic_file_trains(tmp_path, capsys):
     source = robomimic_file(tmp_path / "lift.hdf5")
     assert main(["data", "convert", str(source), str(tmp_path / "lift.zarr"), "--obs-keys",
                  "robot0_eef_pos,object,agentview_image", "--filter", "train"]) == 0  # fmt: skip
-    argv = ["train", "--data", str(tmp_path / "lift.zarr"), "--out", str(tmp_path / "run"),
-            "--obs-keys", "robot0_eef_pos,object,agentview_image", "--steps", "2",
-            "--batch-size", "4", "--pred-horizon", "8", "--action-horizon", "4",
-            "--mlp-width", "16", "--image-feature-dim", "8", "--val-every", "2",
-            "--checkpoint-every", "2", "--quiet"]  # fmt: skip
+    argv = train_two_steps(
+        tmp_path / "lift.zarr", tmp_path / "run", "robot0_eef_pos,object,agentview_image"
+    )
     assert main(argv) == 0
     assert "2 steps" in capsys.readouterr().out
 

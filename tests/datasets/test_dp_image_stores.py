@@ -15,6 +15,8 @@ from dopr_robot.datasets import ReplayBuffer, SequenceDataset
 from dopr_robot.datasets.store import zip_directory
 from dopr_robot.errors import DataError
 
+from .helpers import train_two_steps
+
 Jpeg2k = pytest.importorskip("imagecodecs.numcodecs").Jpeg2k  # the `formats` extra
 
 
@@ -80,10 +82,14 @@ def test_an_unknown_codec_is_one_sentence(tmp_path, capsys):
 def test_a_dp_image_store_trains(tmp_path, capsys):
     write_dp_image_store(tmp_path / "image.zarr")
     zip_directory(tmp_path / "image.zarr", tmp_path / "image.zarr.zip")
-    argv = ["train", "--data", str(tmp_path / "image.zarr.zip"), "--out", str(tmp_path / "run"),
-            "--obs-keys", "agentview_image,robot0_eef_pos", "--steps", "2", "--batch-size", "4",
-            "--pred-horizon", "8", "--action-horizon", "4", "--mlp-width", "16",
-            "--image-feature-dim", "8", "--val-every", "2", "--checkpoint-every", "2",
-            "--val-ratio", "0.34", "--quiet"]  # fmt: skip
+    argv = train_two_steps(
+        tmp_path / "image.zarr.zip",
+        tmp_path / "run",
+        "agentview_image,robot0_eef_pos",
+        8,
+        4,
+        "--val-ratio",
+        "0.34",
+    )
     assert main(argv) == 0
     assert "2 steps" in capsys.readouterr().out

@@ -13,6 +13,8 @@ from dopr_robot.cli import main
 from dopr_robot.datasets import ReplayBuffer, convert_lerobot, write_lerobot
 from dopr_robot.errors import DataError
 
+from .helpers import train_two_steps
+
 av = pytest.importorskip("av")  # the `formats` extra
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -198,11 +200,15 @@ def test_a_converted_lerobot_dataset_trains(tmp_path, capsys):
     make_store(tmp_path / "demos.zarr")
     write_lerobot(tmp_path / "demos.zarr", tmp_path / "ds")
     convert_lerobot(tmp_path / "ds", tmp_path / "back.zarr")
-    argv = ["train", "--data", str(tmp_path / "back.zarr"), "--out", str(tmp_path / "run"),
-            "--obs-keys", "state,images_top,images_wrist", "--steps", "2", "--batch-size", "4",
-            "--pred-horizon", "4", "--action-horizon", "2", "--mlp-width", "16",
-            "--image-feature-dim", "8", "--val-every", "2", "--checkpoint-every", "2",
-            "--val-ratio", "0.34", "--quiet"]  # fmt: skip
+    argv = train_two_steps(
+        tmp_path / "back.zarr",
+        tmp_path / "run",
+        "state,images_top,images_wrist",
+        4,
+        2,
+        "--val-ratio",
+        "0.34",
+    )
     assert main(argv) == 0
     assert "2 steps" in capsys.readouterr().out
 
@@ -309,9 +315,13 @@ def test_a_multi_file_v30_dataset_with_two_cameras_converts_and_trains(tmp_path,
     attrs = buffer.attrs
     assert attrs["lerobot"]["tasks"] == ["pick the cube", "place it"]
     assert attrs["lerobot"]["robot_type"] == "so100"
-    argv = ["train", "--data", str(tmp_path / "out.zarr"), "--out", str(tmp_path / "run"),
-            "--obs-keys", "state,images_top,images_wrist", "--steps", "2", "--batch-size", "4",
-            "--pred-horizon", "8", "--action-horizon", "4", "--mlp-width", "16",
-            "--image-feature-dim", "8", "--val-every", "2", "--checkpoint-every", "2",
-            "--val-ratio", "0.34", "--quiet"]  # fmt: skip
+    argv = train_two_steps(
+        tmp_path / "out.zarr",
+        tmp_path / "run",
+        "state,images_top,images_wrist",
+        8,
+        4,
+        "--val-ratio",
+        "0.34",
+    )
     assert main(argv) == 0
