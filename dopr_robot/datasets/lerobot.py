@@ -356,24 +356,23 @@ def _feature_name(key: str, is_image: bool, mapping: dict) -> str:
 
 
 def _stats(values: np.ndarray, image: bool) -> dict:
-    if image:  # LeRobot keeps per-channel image stats in [0, 1], shaped [3, 1, 1]
-        pixels = values.reshape(-1, values.shape[-1]).astype(np.float64) / 255.0
-        shaped = [[[float(v)]] for v in pixels.mean(0)]
-        return {
-            "min": [[[float(v)]] for v in pixels.min(0)],
-            "max": [[[float(v)]] for v in pixels.max(0)],
-            "mean": shaped,
-            "std": [[[float(v)]] for v in pixels.std(0)],
-            "count": [int(len(values))],
-        }
-    flat = values.reshape(len(values), -1).astype(np.float64)
-    return {
-        "min": flat.min(0).tolist(),
-        "max": flat.max(0).tolist(),
-        "mean": flat.mean(0).tolist(),
-        "std": flat.std(0).tolist(),
-        "count": [int(len(values))],
+    """min/max/mean/std/count of a feature over all frames, as LeRobot's stats.json keeps them:
+    per dimension for numbers, per channel in [0, 1] shaped [3, 1, 1] for images."""
+    if image:
+        rows = values.reshape(-1, values.shape[-1]).astype(np.float64) / 255.0
+    else:
+        rows = values.reshape(len(values), -1).astype(np.float64)
+    summary = {
+        "min": rows.min(0),
+        "max": rows.max(0),
+        "mean": rows.mean(0),
+        "std": rows.std(0),
     }
+    if image:
+        out = {name: [[[float(v)]] for v in column] for name, column in summary.items()}
+    else:
+        out = {name: column.tolist() for name, column in summary.items()}
+    return {**out, "count": [int(len(values))]}
 
 
 def write_lerobot(
