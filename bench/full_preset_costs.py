@@ -11,8 +11,9 @@ For every task of `dopr_robot/study/presets/full.toml`, with the preset's own se
    that the settings train, not a result).
 4. **Closed-loop step**: wall seconds per episode step with batched planning (8 envs, one
    policy call per chunk, an untrained policy), so an episode costs its length times that.
-Then it multiplies out the preset (runs x 20,000 steps, validation episodes for every run, test
-episodes for the tuned ones, at the worst case where every episode runs its whole budget) and
+Then it multiplies out the preset (tuning and verdict runs x 20,000 steps; validation episodes
+for every tuning run; test episodes and validation episodes at each budget checkpoint for every
+verdict run; at the worst case where every episode runs its whole budget) and
 prints the expected CPU time on N single-core Ray workers. GPU times are not measured here: this
 machine has none.
 """
@@ -32,7 +33,13 @@ from dopr_robot.eval.agents import PolicyAgent
 from dopr_robot.eval.rollout import run_episodes
 from dopr_robot.eval.seeds import episode_seeds
 from dopr_robot.study.config import load_study, preset_path
-from dopr_robot.study.plan import cells, collect_config, compared_optimizers, runs
+from dopr_robot.study.plan import (
+    cells,
+    collect_config,
+    compared_optimizers,
+    tuning_runs,
+    verdict_runs,
+)
 from dopr_robot.train import TrainConfig, Trainer
 
 TIMED_STEPS = 3
@@ -109,8 +116,13 @@ def main() -> None:
     torch.set_num_threads(1)  # one Ray worker = one core
     print(f"torch {torch.__version__}, 1 thread (one Ray worker's share), CPU only")
     total_train = total_eval = 0.0
-    all_runs = runs(config)
-    n_tested = len(compared_optimizers(config)) * config.seeds
+    tuning = tuning_runs(config)
+    # the verdict runs' lr is chosen later; their number and cost do not depend on which
+    verdict = verdict_runs(
+        config, {(c.key, o): config.optimizers[o].lr[0] for c in cells(config)
+                 for o in compared_optimizers(config)}
+    )  # fmt: skip
+    all_runs = tuning + verdict
     with tempfile.TemporaryDirectory() as tmp:
         for task in config.tasks:
             store = Path(tmp) / f"{task.name}.zarr"
@@ -148,15 +160,14 @@ def main() -> None:
                             else "adamw"]
                     for r in task_runs
                 )  # fmt: skip
-                cells_here = len(
-                    [c for c in cells(config) if c.task == task.name and c.policy == kind]
-                )
+                verdict_here = [r for r in task_runs if r.seed in config.verdict_seed_list]
                 eval_s = (
                     env_step
                     * worst
                     * (
-                        len(task_runs) * task.validation_episodes
-                        + cells_here * n_tested * task.test_episodes
+                        (len(task_runs) - len(verdict_here)) * task.validation_episodes
+                        + len(verdict_here)
+                        * (task.test_episodes + len(config.budget) * task.validation_episodes)
                     )
                 )
                 total_train += train_s

@@ -85,8 +85,10 @@ def test_bad_train_config_or_flag(store, tmp_path, capsys, contents, flags, phra
 
 
 STUDY_CASES = [
-    ("seeds = 2", 'seeds = "two"', "seeds = 'two' is not valid"),
-    ("seeds = 2", "seeds = 0", "seeds = 0 is not valid"),
+    ("verdict_seeds = 2", 'verdict_seeds = "two"', "verdict_seeds = 'two' is not valid"),
+    ("verdict_seeds = 2", "verdict_seeds = 1", "verdict_seeds = 1 is not valid"),
+    ("verdict_seeds = 2", "seeds = 2", "'seeds' was split into tuning_seeds"),
+    ("budget = [0.5, 1.0]", "budget = [1.0, 0.5]", "budget fractions must be increasing"),
     ("workers = 2", "workers = 1.5", "workers = 1.5 is not valid"),
     ("videos = true", "videos = 1", "videos = 1 is not valid"),
     ("demos = 10", "demos = -1", "tasks.0.demos = -1 is not valid"),

@@ -350,8 +350,8 @@ def convert_lerobot(
 def _feature_name(key: str, is_image: bool, mapping: dict) -> str:
     if key in mapping:
         return mapping[key]
-    if key == "action":
-        return "action"
+    if key == "action" or key.startswith("action_"):  # e.g. action_executed: not an observation
+        return key
     return f"observation.images.{key}" if is_image else f"observation.{key}"
 
 

@@ -9,8 +9,12 @@ attributes `attempts` and `episode_seeds` are updated after each episode; if a k
 the episode's commit and that update, `--resume` sees one more episode than recorded seeds and
 recovers the record from the attempt counter (attempts run one at a time, in order).
 
-Store keys: `state` float32 [T, D], `action` float32 [T, A], and with images `image` uint8
-[T, 96, 96, 3]. Row t holds the observation the expert saw and the action it took; the final
+Store keys: `state` float32 [T, D], `action` float32 [T, A], `action_executed` float32 [T, A],
+and with images `image` uint8 [T, 96, 96, 3]. Row t holds the observation the expert saw, the
+expert's clean action there (`action`, the label policies learn: DART-style, the noise explores
+states but is not taught) and the noisy action that was executed (`action_executed`; equal to
+`action` without noise). The root attribute `action_label = "clean"` says so; stores written
+before it (no attribute) hold the executed action under `action` and still load. The final
 observation of an episode is not stored. Provenance (env id, horizon, perturbation, expert,
 noise, seed, settings) is in the root attributes.
 """
@@ -29,6 +33,9 @@ from ..datasets import ReplayBuffer
 from ..errors import DataError, UserError
 from .config import CollectConfig
 from .registry import expert_for, make
+
+#: the store attribute saying what `action` holds (absent in older stores: the executed action)
+ACTION_LABEL = "clean"
 
 #: stop when fewer than this share of attempts succeed (after MIN_ATTEMPTS_FOR_RATE attempts)
 MIN_SUCCESS_RATE = 0.5
@@ -50,12 +57,14 @@ def run_episode(env, expert, env_seed: int, expert_seed: int) -> tuple[dict, boo
     expert.reset(seed=expert_seed)
     rows: dict[str, list] = {key: [] for key in observation}
     rows["action"] = []
+    rows["action_executed"] = []
     while True:
-        action = expert.act(observation)
+        executed, clean = expert.act_labelled(observation)
         for key, value in observation.items():
             rows[key].append(value)
-        rows["action"].append(action)
-        observation, _, terminated, truncated, info = env.step(action)
+        rows["action"].append(clean)
+        rows["action_executed"].append(executed)
+        observation, _, terminated, truncated, info = env.step(executed)
         if terminated or truncated:
             break
     episode = {key: np.stack(values) for key, values in rows.items()}
@@ -90,12 +99,12 @@ def collect(
             f"{out} already exists; pass --resume to add to it or --overwrite to replace it"
         )
     if not out.exists():
-        buffer = ReplayBuffer.create(out, attrs={**config.attrs(), "attempts": 0})
+        buffer = ReplayBuffer.create(out, attrs=_new_store_attrs(config))
         return _fill(buffer, config, progress)
     # --overwrite: build beside the old store and swap only once the new one is complete
     work = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
-        buffer = ReplayBuffer.create(work, attrs={**config.attrs(), "attempts": 0})
+        buffer = ReplayBuffer.create(work, attrs=_new_store_attrs(config))
         result = _fill(buffer, config, progress)
         if out.is_dir():
             shutil.rmtree(out)
@@ -109,10 +118,19 @@ def collect(
     return result
 
 
+def _new_store_attrs(config: CollectConfig) -> dict:
+    return {**config.attrs(), "attempts": 0, "action_label": ACTION_LABEL}
+
+
 def _check_same_settings(buffer: ReplayBuffer, config: CollectConfig) -> None:
     recorded = buffer.attrs.get("collect")
     if not isinstance(recorded, dict):
         raise DataError(f"{buffer.path} was not written by `dopr-robot collect`; cannot resume it")
+    if buffer.attrs.get("action_label") != ACTION_LABEL:
+        raise DataError(
+            f"{buffer.path} stores the executed (noisy) action as its label, written before "
+            "clean labels; collect into a new store instead of resuming it"
+        )
     wanted = config.to_dict()
     for key, value in wanted.items():
         if key == "episodes":

@@ -4,6 +4,10 @@ An expert maps one observation dict to one action in [-1, 1]^A using only what t
 holds (`state`), so it can stand in for a policy in the evaluator. `noise` adds N(0, noise²) to
 every action dimension before clipping, for diverse demonstrations; the expert is closed-loop, so
 it still succeeds and the demonstrations show it correcting its own mistakes.
+
+The noise is exploration, not part of what is taught (DART): `act_labelled` returns the executed
+(noisy) action beside the clean one, and `collect` stores the clean one as the label, so a cloned
+policy learns the expert's correction from off-distribution states, not the noise that got it there.
 """
 
 from __future__ import annotations
@@ -34,10 +38,19 @@ class Expert:
         return self.act(observation)
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        action = np.asarray(self.clean_action(np.asarray(observation["state"], np.float64)))
-        if self.noise > 0:
-            action = action + self.rng.normal(0.0, self.noise, size=action.shape)
-        return np.clip(action, -1.0, 1.0).astype(np.float32)
+        """The action to execute: the clean one plus the noise, clipped to the bounds."""
+        return self.act_labelled(observation)[0]
+
+    def act_labelled(self, observation: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(executed, clean): the noisy action to step the env with, and the expert's own."""
+        clean = np.asarray(self.clean_action(np.asarray(observation["state"], np.float64)))
+        executed = (
+            clean + self.rng.normal(0.0, self.noise, size=clean.shape) if self.noise else clean
+        )
+        return (
+            np.clip(executed, -1.0, 1.0).astype(np.float32),
+            np.clip(clean, -1.0, 1.0).astype(np.float32),
+        )
 
 
 def scale_into_box(action: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The toolkit's statistics, used by the evaluator and the study alike (scipy underneath).
 
-Closed-loop success: Wilson intervals, area under the success-vs-H curve, H50. Across training
-seeds: the percentile bootstrap of a mean, Student-t and normal quantiles, Spearman's rho.
+Closed-loop success: Wilson intervals, area under the success-vs-H curve, H50 and H at an
+absolute success level, Spearman's rho. (Statistics across training seeds — bootstrap intervals,
+permutation tests, power — live in `study/paired.py`, also on scipy.)
 
 - Wilson 95 % score interval for k successes in n episodes: unlike the normal approximation it
   stays inside [0, 1] and is honest at 0/n and n/n, which is where long-horizon cells live.
@@ -10,9 +11,13 @@ seeds: the percentile bootstrap of a mean, Student-t and normal quantiles, Spear
   is that H's success.
 - H50: the horizon at which success falls to half of its value at the shortest H, by linear
   interpolation in log2 H between the two evaluated horizons around the crossing; None if it
-  never falls that far within the sweep (it is at least the longest H evaluated).
-- Bootstrap: resamples of the values with replacement from a seeded generator, the 2.5 and 97.5
-  percentiles of their means (the same numbers for the same seed).
+  never falls that far within the sweep (it is at least the longest H evaluated). It is
+  *relative* — a policy at 0.4 falling to 0.2 has the same H50 as one at 1.0 falling to 0.5 — so
+  it describes one curve's shape, not which of two policies lasts longer.
+- H at a level (`h_at_level`, the study's "H@0.5"): the horizon at which success falls below an
+  absolute level, interpolated the same way: comparable across policies and optimizers. None if
+  success stays at or above the level over the sweep; 0.0 if it is below already at the shortest
+  H.
 """
 
 from __future__ import annotations
@@ -20,11 +25,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 from scipy import stats
 
 Z_95 = float(stats.norm.ppf(0.975))
-Z_80 = float(stats.norm.ppf(0.80))
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
@@ -50,35 +53,33 @@ def area_under_curve(horizons: Sequence[int], success: Sequence[float]) -> float
 
 
 def h50(horizons: Sequence[int], success: Sequence[float]) -> float | None:
+    """Where success halves relative to the shortest H (None if it never does, or is 0 there)."""
     pairs = sorted(zip(horizons, success, strict=True))
-    half = pairs[0][1] / 2
     if pairs[0][1] == 0:
         return None
+    return _crossing(pairs, pairs[0][1] / 2)
+
+
+def h_at_level(
+    horizons: Sequence[int], success: Sequence[float], level: float = 0.5
+) -> float | None:
+    """Where success falls below an absolute `level` (0.0 if below at the shortest H)."""
+    pairs = sorted(zip(horizons, success, strict=True))
+    if pairs[0][1] < level:
+        return 0.0
+    return _crossing(pairs, level, strict=True)
+
+
+def _crossing(pairs: list, level: float, strict: bool = False) -> float | None:
+    """The first H where success reaches `level` from above (falls below it when `strict`),
+    interpolated linearly in log2 H; None if it never does within the sweep."""
     for (h0, s0), (h1, s1) in zip(pairs[:-1], pairs[1:], strict=True):
-        if s1 <= half:
+        if s1 < level or (not strict and s1 <= level):
             if s0 == s1:
                 return float(h1)
-            fraction = (s0 - half) / (s0 - s1)
+            fraction = (s0 - level) / (s0 - s1)
             return 2 ** (math.log2(h0) + fraction * (math.log2(h1) - math.log2(h0)))
     return None
-
-
-def t_quantiles(df: int) -> tuple[float, float]:
-    """(t_0.975, t_0.80) at df degrees of freedom."""
-    return float(stats.t.ppf(0.975, df)), float(stats.t.ppf(0.80, df))
-
-
-def bootstrap_mean_interval(
-    values: Sequence[float], resamples: int, seed: int = 0
-) -> tuple[float, float]:
-    """95 % percentile-bootstrap interval of the mean; (mean, mean) with fewer than 2 values."""
-    data = np.asarray(values, float)
-    if len(data) < 2:
-        return float(data.mean()), float(data.mean())
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:

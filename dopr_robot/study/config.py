@@ -2,11 +2,13 @@
 
     name = "default"
     policies = ["flow", "regression"]
-    seeds = 5                               # paired training seeds (0 .. seeds-1)
+    tuning_seeds = 2                        # training seeds that choose the lr (0 .. 1)
+    verdict_seeds = 10                      # fresh seeds at the chosen lr, tested (2 .. 11)
+    budget = [0.25, 0.5, 1.0]               # verdict runs also evaluated at these fractions
     conditioning = [1.0, 30.0]              # PolicyConfig.ill_conditioning factors
     pairs = [["adamw", "dopr-adamw"]]       # [base, candidate]: each pair is one comparison
     [optimizers.adamw]
-    lr = [3e-4, 1e-3]                       # the grid the lr is chosen from (validation seeds)
+    lr = [3e-4, 1e-3]                       # the grid the lr is chosen from (tuning runs)
     [optimizers.dopr-adamw]
     lr = [3e-4, 1e-3]
     kwargs = { gamma = 0.1 }                # optional; `name` picks the optimizer if the
@@ -21,8 +23,10 @@
     horizons = [30, 100, 300]
     execute = 2
 
-Presets ship inside the package, `dopr_robot/study/presets/<preset>.toml`. Unknown keys, wrong
-types and out-of-range values are one sentence each (typed models, `config_io`).
+Presets ship inside the package, `dopr_robot/study/presets/<preset>.toml`. A file may start with
+`extends = "<preset>"` and give only what differs (tables merge key by key; `[[tasks]]` and other
+lists are replaced whole). Unknown keys, wrong types and out-of-range values are one sentence
+each (typed models, `config_io`).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from ..train import TrainConfig
 from ..train.config import check_optimizer_settings
 
 PRESET_PACKAGE = "dopr_robot.study.presets"  # shipped inside the package (importlib.resources)
-PRESETS = ("quick", "default", "full")
+PRESETS = ("quick", "default", "conditioning", "long", "full")
 
 
 class OptimizerSpec(StrictConfig):
@@ -53,7 +57,7 @@ class OptimizerSpec(StrictConfig):
     name: str
     """the optimizer (default: the label)"""
     lr: list[float] = Field(min_length=1)
-    """the grid the lr is chosen from on the validation seeds"""
+    """the grid the lr is chosen from (tuning runs, validation episode seeds)"""
     kwargs: dict[str, Any] = Field(default_factory=dict)
     """further optimizer settings, e.g. {gamma = 0.1}"""
 
@@ -106,8 +110,16 @@ class StudyConfig(StrictConfig):
     """[base, candidate] labels: each pair is one comparison"""
     policies: list[str] = Field(default_factory=lambda: ["flow"], min_length=1)
     """policy kinds trained on every task (unless a task names its own)"""
-    seeds: int = Field(5, ge=1)
-    """paired training seeds (0 .. seeds-1)"""
+    tuning_seeds: int = Field(2, ge=1)
+    """training seeds 0 .. tuning_seeds-1 of every (optimizer, lr): they choose the lr on the
+    validation episode seeds and take no part in the verdict"""
+    verdict_seeds: int = Field(10, ge=2)
+    """fresh training seeds (after the tuning ones) at each optimizer's chosen lr, paired across
+    optimizers and evaluated on the test episode seeds: the verdict's data"""
+    budget: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0], min_length=1)
+    """fractions of the training steps at which the verdict runs are also evaluated on the
+    validation episode seeds (success vs training step); the runs checkpoint there
+    (checkpoint_every is lowered to the greatest common divisor where needed)"""
     conditioning: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     """PolicyConfig.ill_conditioning factors"""
     train: dict[str, Any] = Field(default_factory=dict)
@@ -128,6 +140,23 @@ class StudyConfig(StrictConfig):
     """where policies plan in closed-loop evaluation: auto (CUDA if available) | cpu | cuda[:N]
     (training's device is [train] device); not a setting of the results, so a resume may change
     it"""
+
+    @property
+    def tuning_seed_list(self) -> list[int]:
+        return list(range(self.tuning_seeds))
+
+    @property
+    def verdict_seed_list(self) -> list[int]:
+        return list(range(self.tuning_seeds, self.tuning_seeds + self.verdict_seeds))
+
+    def budget_steps(self, task: TaskSpec) -> list[int]:
+        steps = TrainConfig.from_dict(self.train_values(task)).steps
+        return sorted({max(1, round(fraction * steps)) for fraction in self.budget})
+
+    def checkpoint_every(self, task: TaskSpec) -> int:
+        """The task's checkpoint interval, lowered so that every budget step is a checkpoint."""
+        every = TrainConfig.from_dict(self.train_values(task)).checkpoint_every
+        return math.gcd(every, *self.budget_steps(task))
 
     def task_policies(self, task: TaskSpec) -> list[str]:
         return task.policies or self.policies
@@ -160,6 +189,8 @@ class StudyConfig(StrictConfig):
                     f"pair {list(pair)} must name two [optimizers.*] tables "
                     f"(have {sorted(self.optimizers)})"
                 )
+        if any(not 0 < f <= 1 for f in self.budget) or sorted(set(self.budget)) != self.budget:
+            raise UserError(f"budget fractions must be increasing and in (0, 1], got {self.budget}")
         for factor in self.conditioning:
             if not factor > 0:
                 raise UserError(f"conditioning factors must be > 0, got {factor}")
@@ -196,13 +227,43 @@ def study_from_dict(values: dict[str, Any], where: str = "study config") -> Stud
             label: {"label": label, "name": label, **table} if isinstance(table, dict) else table
             for label, table in optimizers.items()
         }
+    if "seeds" in values:  # renamed when selection and verdict got separate seeds
+        raise UserError(
+            f"{where}: 'seeds' was split into tuning_seeds (choose the lr) and verdict_seeds "
+            "(fresh seeds at the chosen lr, the verdict's data); set those instead"
+        )
     config = validated(StudyConfig, values, where)
     config.check()
     return config
 
 
 def load_study(path: str | Path) -> StudyConfig:
-    return study_from_dict(read_toml(path, "study config"), str(path))
+    return study_from_dict(with_preset_base(read_toml(path, "study config"), str(path)), str(path))
+
+
+def with_preset_base(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """`extends = "<preset>"`: the preset's settings, overridden by this file's (tables merged
+    key by key, lists and values replaced), so a variant states only what differs."""
+    if "extends" not in values:
+        return values
+    values = dict(values)
+    base_name = values.pop("extends")
+    if not isinstance(base_name, str):
+        raise UserError(f"{where}: extends must name a preset, got {base_name!r}")
+    base = read_toml(preset_path(base_name), "study config")
+    if "extends" in base:
+        raise UserError(f"{where}: preset {base_name!r} extends another; extend that one")
+    return _merged(base, values)
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def preset_path(preset: str) -> Path:

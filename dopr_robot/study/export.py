@@ -5,8 +5,13 @@ run under `<study>/train_configs/` and a shell script with one `torchrun ... dop
 line per unfinished run (`--resume` where a checkpoint exists). Run the lines however the cluster
 likes (a job array, `parallel`, one node each); then `dopr-robot study` with the same settings
 finds the finished runs, checks that they were trained with the settings it expects, and only
-evaluates. DDP with N ranks gives the same run as one process (tested to 1e-5), so where a run was
-trained does not change what the study compares.
+evaluates.
+
+Selection is nested, so the verdict runs exist only once the lrs are chosen: the first export
+writes the tuning runs; once they are trained, the same export command evaluates them on the
+validation seeds here, chooses the lrs and writes the verdict runs. DDP with N ranks gives the
+same run as one process (tested to 1e-5), so where a run was trained does not change what the
+study compares.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import StudyConfig
-from .jobs import finished_step
-from .plan import run_configs, runs
+from .jobs import diverged, finished_step, train_and_validate
+from .plan import run_configs, tuning_runs, verdict_runs
 
 
 def _toml_value(value: Any) -> str:
@@ -43,6 +48,21 @@ def _toml(tables: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _chosen_lrs(config: StudyConfig, root: Path, tuning: list) -> dict:
+    """Evaluate finished tuning runs on the validation seeds (here) and choose the lrs; a tuning
+    run still training elsewhere means no choice yet."""
+    from .summary import choose_learning_rates, run_record
+
+    for run in tuning:
+        train, _ = run_configs(config, root, run)
+        if finished_step(run.directory(root)) != train.steps and not diverged(run.directory(root)):
+            return {}
+    for run in tuning:
+        train_and_validate(config, str(root.resolve()), run)  # trained: only evaluates
+    records = [run_record(config, root, run) for run in tuning]
+    return {key: entry["lr"] for key, entry in choose_learning_rates(config, records).items()}
+
+
 def export_train_commands(config: StudyConfig, root: Path, script: Path) -> int:
     """Write the run TOMLs and the script; returns the number of commands written."""
     lines = [
@@ -53,7 +73,10 @@ def export_train_commands(config: StudyConfig, root: Path, script: Path) -> int:
         "GPUS=${GPUS:-1}",
     ]
     written = 0
-    for run in runs(config):
+    todo = tuning_runs(config)
+    if all(finished_step(r.directory(root)) is not None for r in todo):
+        todo += verdict_runs(config, _chosen_lrs(config, root, todo))
+    for run in todo:
         train, policy = run_configs(config, root, run)
         done = finished_step(run.directory(root))
         if done == train.steps:

@@ -1,4 +1,5 @@
-"""The study's figures, one panel per cell: success vs H (tuned), and val loss vs success."""
+"""The study's figures, one panel per cell: success vs H (verdict runs), success vs training
+step (the budget axis), and validation loss vs success (tuning runs)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,15 @@ def _colours(labels: list[str]) -> dict[str, str]:
     return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
 
 
+def _mean_and_band(axis, x, means, bands, colour, label) -> None:
+    axis.plot(x, means, marker="o", color=colour, label=label)
+    axis.fill_between(
+        x, [band[0] for band in bands], [band[1] for band in bands], color=colour, alpha=0.2
+    )
+
+
 def plot_success_grid(summary: dict, path: Path) -> Path:
-    """Per cell: mean test success over training seeds vs H (log2), band = seed bootstrap 95 %."""
+    """Per cell: mean test success over verdict seeds vs H (log2), band = BCa bootstrap 95 %."""
     cells = summary["cells"]
     figure, axes = _grid(len(cells))
     colours = _colours(list(cells[0]["tuned"]) if cells else [])
@@ -34,20 +42,9 @@ def plot_success_grid(summary: dict, path: Path) -> Path:
             if not stats["complete"]:
                 continue
             h = cell["horizons"]
-            axis.plot(
-                h,
-                [stats["success"][str(x)] for x in h],
-                marker="o",
-                color=colours[label],
-                label=f"{label} (lr {stats['lr']:g})",
-            )
-            axis.fill_between(
-                h,
-                [stats["band"][str(x)][0] for x in h],
-                [stats["band"][str(x)][1] for x in h],
-                color=colours[label],
-                alpha=0.2,
-            )
+            means = [stats["success"][str(x)] for x in h]
+            bands = [stats["band"][str(x)] for x in h]
+            _mean_and_band(axis, h, means, bands, colours[label], f"{label} (lr {stats['lr']:g})")
         axis.set_xscale("log", base=2)
         axis.set_ylim(-0.02, 1.02)
         axis.set_title(cell["label"], fontsize=9)
@@ -56,15 +53,43 @@ def plot_success_grid(summary: dict, path: Path) -> Path:
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     figure.suptitle(
-        f"{summary['study']}: closed-loop success, tuned lr, mean over {summary['seeds']} "
-        "training seeds (band: seed bootstrap 95 %)",
+        f"{summary['study']}: closed-loop success at the chosen lr, mean over "
+        f"{len(summary['verdict_seeds'])} verdict seeds (band: BCa bootstrap 95 %)",
+        fontsize=10,
+    )
+    return _save(figure, path)
+
+
+def plot_budget(summary: dict, path: Path) -> Path:
+    """Per cell: validation AUC of the verdict runs at each budget checkpoint vs training step."""
+    cells = summary["cells"]
+    figure, axes = _grid(len(cells))
+    colours = _colours(list(cells[0]["tuned"]) if cells else [])
+    for axis, cell in zip(axes, cells, strict=True):
+        for label, stats in cell["tuned"].items():
+            if not stats["complete"]:
+                continue
+            steps = [int(s) for s in stats["budget_auc"]]
+            means, bands = list(stats["budget_auc"].values()), list(stats["budget_band"].values())
+            _mean_and_band(
+                axis, steps, means, bands, colours[label], f"{label} (lr {stats['lr']:g})"
+            )
+        axis.set_ylim(-0.02, 1.02)
+        axis.set_title(cell["label"], fontsize=9)
+        axis.set_xlabel("training step")
+        axis.set_ylabel("closed-loop AUC (validation)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.suptitle(
+        f"{summary['study']}: sooner or better? Success vs training budget, mean over "
+        f"{len(summary['verdict_seeds'])} verdict seeds (band: BCa bootstrap 95 %)",
         fontsize=10,
     )
     return _save(figure, path)
 
 
 def plot_val_loss_vs_success(summary: dict, path: Path) -> Path:
-    """Per cell: every run (all lrs and seeds): final validation loss vs validation AUC."""
+    """Per cell: every tuning run (all lrs and seeds): final validation loss vs validation AUC."""
     cells = summary["cells"]
     figure, axes = _grid(len(cells))
     colours = _colours(list(cells[0]["tuned"]) if cells else [])
@@ -88,7 +113,7 @@ def plot_val_loss_vs_success(summary: dict, path: Path) -> Path:
         axis.set_ylim(-0.02, 1.02)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    figure.suptitle("validation loss vs closed-loop success, every run", fontsize=10)
+    figure.suptitle("validation loss vs closed-loop success, every tuning run", fontsize=10)
     return _save(figure, path)
 
 

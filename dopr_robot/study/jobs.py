@@ -19,7 +19,7 @@ from ..eval.config import EvalConfig
 from ..eval.sweep import evaluate
 from ..policies import PolicyConfig
 from ..train import TrainingDiverged, train
-from ..train.checkpoint import latest_checkpoint
+from ..train.checkpoint import checkpoint_dir, latest_checkpoint
 from .config import StudyConfig, TaskSpec
 from .plan import Run, collect_config, data_path, run_configs, task_of
 
@@ -56,8 +56,28 @@ def diverged(directory: Path) -> dict | None:
 
 
 def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
-    """Train one run (or finish it), then evaluate it on the validation seeds."""
+    """A tuning run: train it (or finish it), then evaluate it on the validation seeds."""
     root_path = Path(root)
+    directory = _train(config, root_path, run)
+    if diverged(directory) is None:
+        _evaluate(config, root_path, run, "validation", video=False)
+    return {"job": f"tune {directory.relative_to(root_path / 'runs')}"}
+
+
+def train_and_test(config: StudyConfig, root: str, run: Run, video: bool) -> dict:
+    """A verdict run: train it (or finish it), evaluate it on the test seeds (the verdict), then
+    each budget checkpoint on the validation seeds (success vs training step)."""
+    root_path = Path(root)
+    directory = _train(config, root_path, run)
+    if diverged(directory) is None:
+        _evaluate(config, root_path, run, "test", video=video)
+        for step in config.budget_steps(task_of(config, run.cell.task)):
+            _evaluate(config, root_path, run, "validation", video=False, step=step)
+    return {"job": f"verdict {directory.relative_to(root_path / 'runs')}"}
+
+
+def _train(config: StudyConfig, root_path: Path, run: Run) -> Path:
+    """Train one run to its last step unless it finished or diverged; returns its directory."""
     directory = run.directory(root_path)
     train_config, policy_config = run_configs(config, root_path, run)
     _check_trained_as_planned(directory, train_config.to_dict(), policy_config.to_dict())
@@ -70,9 +90,7 @@ def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
             train(train_config, policy_config, resume=resume, progress=False)
         except TrainingDiverged as error:
             (directory / DIVERGED).write_text(json.dumps({"message": str(error)}))
-    if diverged(directory) is None:
-        _evaluate(config, root_path, run, "validation", video=False)
-    return {"job": f"train {directory.relative_to(root_path / 'runs')}"}
+    return directory
 
 
 def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> None:
@@ -96,22 +114,21 @@ def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> Non
             )
 
 
-def evaluate_on_test_seeds(config: StudyConfig, root: str, run: Run, video: bool) -> dict:
-    """Evaluate one tuned run on the test seeds (the numbers the verdict uses)."""
-    root_path = Path(root)
-    if diverged(run.directory(root_path)) is None:
-        _evaluate(config, root_path, run, "test", video=video)
-    return {"job": f"test {run.directory(root_path).relative_to(root_path / 'runs')}"}
-
-
-def _evaluate(config: StudyConfig, root: Path, run: Run, split: str, video: bool) -> None:
+def _evaluate(
+    config: StudyConfig, root: Path, run: Run, split: str, video: bool, step: int | None = None
+) -> None:
+    """One sweep of the run's last checkpoint (or of the one at `step`, into eval/budget/)."""
     task = task_of(config, run.cell.task)
-    out = run.validation_dir(root) if split == "validation" else run.test_dir(root)
+    if step is not None:
+        out, checkpoint = run.budget_dir(root, step), checkpoint_dir(run.directory(root), step)
+    else:
+        out = run.validation_dir(root) if split == "validation" else run.test_dir(root)
+        checkpoint = run.directory(root)
     if _evaluation_done(out, task, video):
         return
     episodes = task.validation_episodes if split == "validation" else task.test_episodes
     eval_config = EvalConfig(
-        checkpoint=str(run.directory(root)),
+        checkpoint=str(checkpoint),
         task_horizons=list(task.horizons),
         episodes=episodes,
         split=split,

@@ -1,45 +1,112 @@
-"""DoPr against its base optimizer, paired by training seed: difference, interval, verdict.
+"""A candidate optimizer against its base, paired by training seed: the test, its power, Holm.
 
-Input: for one cell (task, policy, conditioning, H), each optimizer's success rate on the test
-episodes, one value per training seed, in the same seed order (run i of both optimizers shares
-data order, noise and initial weights' seed). Output:
-- the mean paired difference (DoPr − base) with a 95 % percentile-bootstrap interval over seeds
-  (pairs resampled, `resamples` times, seeded: the same inputs give the same interval);
-- wins / ties / losses over seeds, and the two-sided exact sign-test p-value (ties dropped);
-- the minimum detectable effect: the true mean difference that a two-sided paired t-test at
-  α = 0.05 would detect with 80 % power given the observed spread,
-  (t₀.₉₇₅ + t₀.₈₀)(n − 1) · sd(diff) / √n — what "no detectable difference" means in numbers.
-  None when n is so small that no exact test can reach α (n ≤ 5): then nothing was detectable;
-- the two-sided exact sign-flip permutation p-value of the mean difference: under "no effect"
-  each pair's difference is as likely negative as positive, so all 2^n sign patterns are
-  enumerated (n ≤ 20; a seeded Monte Carlo of 100,000 patterns beyond);
-- a verdict in words: better / worse when the bootstrap interval excludes 0 **and** the exact
-  permutation p < 0.05, else no detectable difference. The second condition matters at small n:
-  with 5 pairs the percentile bootstrap is narrower than its nominal 95 % (an interval over five
-  all-positive differences always excludes 0), while no exact test can go below p = 2/32 = 0.0625
-  — five seeds cannot show an effect at 5 %, and the verdict says so instead of over-claiming.
-  Six unanimous seeds reach p = 2/64. Fewer than 5 pairs are "too few seeds to tell".
+Input: per cell, each optimizer's number per verdict seed (a run's test AUC, or its success at
+one H), in the same seed order — run i of both optimizers shares data order, noise and initial
+weights, so the difference is paired. Everything here goes through scipy.stats.
+
+**The rule** (`headline_verdicts`, one test per cell and pair, on the AUC):
+1. p: the two-sided sign-flip permutation test of the mean paired difference
+   (`scipy.stats.permutation_test`, exact enumeration of the 2^n sign patterns up to
+   `EXACT_UP_TO` pairs, a seeded Monte Carlo beyond). A tied pair (difference 0) does not move
+   under a flip, so the smallest reachable p is 2 / 2^(n − ties).
+2. Holm–Bonferroni across all the study's headline tests (cells × pairs) at family-wise α = 0.05.
+3. better / worse when the Holm-adjusted p < α, by the sign of the mean difference.
+   Otherwise "no detectable difference" if the rule had ≥ 80 % power for some effect ≤ 1 AUC
+   (the minimum detectable effect below is printed with it), else "inconclusive" with the reason.
+
+**Power, true of that rule** (`minimum_detectable_effect`): the smallest true mean difference
+at which the rule rejects in ≥ 80 % of seeded simulated studies of the same n, each drawn under
+a shift model of the observed pairs: n pairs resampled from the observed ones; a tied pair stays
+tied (at the ceiling or floor, where both optimizers succeed or fail on every episode, a better
+optimizer cannot show), an untied one is its observed difference re-centred on the untied mean,
+plus the shift. The printed MDE is the mean difference over all n pairs that this produces, and
+the test is the sign-flip test at α / m (m = the number of headline tests): Holm's first and
+strictest step, so under Holm the power is at least the stated 80 %.
+
+Per-H rows and the AUC row's interval are descriptive: BCa bootstrap interval of the mean
+difference (`scipy.stats.bootstrap`), wins / ties / losses, the exact binomial sign test
+(`scipy.stats.binomtest`, ties dropped) and the uncorrected permutation p.
 """
 
 from __future__ import annotations
 
-import math
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
-from ..eval.stats import bootstrap_mean_interval, t_quantiles
-
-MIN_PAIRS = 5
 ALPHA = 0.05
-EXACT_UP_TO = 20
+POWER = 0.80
+EXACT_UP_TO = 16  # 2^16 = 65,536 sign patterns; beyond, MONTE_CARLO random ones
+MONTE_CARLO = 20_000
+BOOTSTRAP_RESAMPLES = 9_999
+POWER_DRAWS = 2_000  # simulated studies per effect size
+POWER_EXACT_UP_TO = 12  # simulation: all 2^n patterns up to here, POWER_PATTERNS random beyond
+POWER_PATTERNS = 4_096
+TIE_TOLERANCE = 1e-9
+
+
+def _mean_difference(x, y, axis=-1):
+    return np.mean(x - y, axis=axis)
+
+
+def permutation_p(difference, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p of the mean paired difference (scipy)."""
+    difference = np.asarray(difference, float)
+    n = len(difference)
+    if not np.any(np.abs(difference) > TIE_TOLERANCE):
+        return 1.0
+    exact = n <= EXACT_UP_TO
+    result = stats.permutation_test(
+        (difference, np.zeros(n)),
+        _mean_difference,
+        permutation_type="samples",  # swapping within a pair flips its difference's sign
+        vectorized=True,
+        n_resamples=2**n if exact else MONTE_CARLO,
+        alternative="two-sided",
+        rng=np.random.default_rng(seed),
+    )
+    return float(min(1.0, result.pvalue))
+
+
+def smallest_reachable_p(n_pairs: int, ties: int) -> float:
+    """The exact test's floor: only the all-agreeing sign patterns of the untied pairs reach it."""
+    untied = n_pairs - ties
+    return 1.0 if untied == 0 else min(1.0, 2.0 / 2**untied)
+
+
+def bca_interval(values, seed: int = 0) -> tuple[float, float]:
+    """95 % BCa bootstrap interval of the mean (scipy); a constant sample is its own interval."""
+    values = np.asarray(values, float)
+    if len(values) < 2 or np.ptp(values) <= TIE_TOLERANCE:
+        return float(values.mean()), float(values.mean())
+    low, high = _bootstrap(values, "BCa", seed)
+    if not (np.isfinite(low) and np.isfinite(high)):  # a degenerate jackknife: no BCa
+        low, high = _bootstrap(values, "percentile", seed)
+    return float(low), float(high)
+
+
+def _bootstrap(values: np.ndarray, method: str, seed: int) -> tuple[float, float]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate samples are handled by the caller
+        result = stats.bootstrap(
+            (values,),
+            np.mean,
+            method=method,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            rng=np.random.default_rng(seed),
+        )
+    return result.confidence_interval
 
 
 @dataclass
-class PairedComparison:
+class PairedDifference:
+    """The descriptive numbers of one paired comparison."""
+
     n_pairs: int
     mean_base: float
-    mean_dopr: float
+    mean_candidate: float
     mean_difference: float
     ci_low: float
     ci_high: float
@@ -48,99 +115,189 @@ class PairedComparison:
     losses: int
     sign_test_p: float
     permutation_p: float
-    minimum_detectable_effect: float | None
-    verdict: str
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def sentence(self, dopr: str, base: str, where: str) -> str:
-        detail = (
-            f"mean {self.mean_difference:+.3f}, 95 % CI [{self.ci_low:+.3f}, {self.ci_high:+.3f}], "
-            f"{self.wins} wins / {self.ties} ties / {self.losses} losses over {self.n_pairs} "
-            f"paired seeds, exact permutation p = {self.permutation_p:.3g}"
-        )
-        if self.verdict == "no detectable difference":
-            if not exact_test_can_reject(self.n_pairs):
-                detail += (
-                    f"; with {self.n_pairs} paired seeds no exact test can reach p < 0.05, so "
-                    "no difference was detectable"
-                )
-            elif self.minimum_detectable_effect:
-                detail += (
-                    f"; a difference of {self.minimum_detectable_effect:.2f} would have been "
-                    "detected with 80 % power"
-                )
-        return f"{dopr} vs {base}, {where}: {self.verdict} ({detail})."
 
-
-def sign_test(wins: int, losses: int) -> float:
-    """Two-sided exact binomial test of wins vs losses at p = 1/2 (ties dropped)."""
-    n = wins + losses
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
-def exact_test_can_reject(n_pairs: int) -> bool:
-    """The smallest two-sided exact sign-flip p-value is 2 / 2^n."""
-    return 2 / 2**n_pairs < ALPHA
-
-
-def permutation_test(difference: np.ndarray, seed: int = 0) -> float:
-    """Two-sided sign-flip permutation p-value of mean(difference) (exact up to 20 pairs)."""
-    n = len(difference)
-    observed = abs(difference.mean())
-    if n <= EXACT_UP_TO:
-        patterns = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
-    else:
-        patterns = np.random.default_rng(seed).integers(0, 2, size=(100_000, n))
-    means = np.abs(((1 - 2 * patterns) * difference).mean(axis=1))
-    return float(np.mean(means >= observed - 1e-12))
-
-
-def compare_paired(
-    base: list[float],
-    dopr: list[float],
-    resamples: int = 10_000,
-    seed: int = 0,
-    tie_tolerance: float = 1e-9,
-) -> PairedComparison:
-    base_values, dopr_values = np.asarray(base, float), np.asarray(dopr, float)
-    if base_values.shape != dopr_values.shape or base_values.ndim != 1 or not len(base_values):
-        raise ValueError("base and dopr need one value per training seed, the same seeds")
-    difference = dopr_values - base_values
-    n = len(difference)
-    low, high = bootstrap_mean_interval(difference, resamples, seed)
-    wins = int(np.sum(difference > tie_tolerance))
-    losses = int(np.sum(difference < -tie_tolerance))
-    spread = float(difference.std(ddof=1)) if n > 1 else 0.0
-    mde = None
-    if n > 1 and exact_test_can_reject(n):
-        t_975, t_80 = t_quantiles(n - 1)
-        mde = (t_975 + t_80) * spread / math.sqrt(n)
-    permutation_p = permutation_test(difference, seed)
-    if n < MIN_PAIRS:
-        verdict = "too few seeds to tell"
-    elif low > 0 and permutation_p < ALPHA:
-        verdict = "better"
-    elif high < 0 and permutation_p < ALPHA:
-        verdict = "worse"
-    else:
-        verdict = "no detectable difference"
-    return PairedComparison(
-        n_pairs=n,
+def describe_paired(base, candidate, seed: int = 0) -> PairedDifference:
+    base_values, candidate_values = np.asarray(base, float), np.asarray(candidate, float)
+    if base_values.shape != candidate_values.shape or base_values.ndim != 1 or not len(base):
+        raise ValueError("base and candidate need one value per training seed, the same seeds")
+    difference = candidate_values - base_values
+    wins = int(np.sum(difference > TIE_TOLERANCE))
+    losses = int(np.sum(difference < -TIE_TOLERANCE))
+    low, high = bca_interval(difference, seed)
+    return PairedDifference(
+        n_pairs=len(difference),
         mean_base=float(base_values.mean()),
-        mean_dopr=float(dopr_values.mean()),
+        mean_candidate=float(candidate_values.mean()),
         mean_difference=float(difference.mean()),
-        ci_low=float(low),
-        ci_high=float(high),
+        ci_low=low,
+        ci_high=high,
         wins=wins,
-        ties=n - wins - losses,
+        ties=len(difference) - wins - losses,
         losses=losses,
-        sign_test_p=sign_test(wins, losses),
-        permutation_p=permutation_p,
-        minimum_detectable_effect=mde,
-        verdict=verdict,
+        sign_test_p=float(stats.binomtest(wins, wins + losses).pvalue) if wins + losses else 1.0,
+        permutation_p=permutation_p(difference, seed),
+    )
+
+
+# ---- power of the rule -------------------------------------------------------------------------
+def _sign_patterns(n: int, rng: np.random.Generator) -> np.ndarray:
+    """[patterns, n] of ±1: all of them up to POWER_EXACT_UP_TO pairs, else a random set."""
+    if n <= POWER_EXACT_UP_TO:
+        bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    else:
+        bits = rng.integers(0, 2, size=(POWER_PATTERNS, n))
+        bits[0] = 0  # the observed pattern is always among them, as in scipy's Monte Carlo
+    return (1 - 2 * bits).astype(float)
+
+
+def sign_flip_p_many(samples: np.ndarray, patterns: np.ndarray) -> np.ndarray:
+    """The two-sided sign-flip p of each row of `samples` [draws, n] (vectorised; equals
+    `permutation_p` when `patterns` are all 2^n of them)."""
+    observed = np.abs(samples.mean(axis=1))
+    flipped = np.abs(samples @ patterns.T) / samples.shape[1]  # [draws, patterns]
+    # the same relative tolerance scipy uses, so that equal means count as "as extreme"
+    tolerance = observed * 1e-14 * 2 + 1e-12
+    return np.mean(flipped >= (observed - tolerance)[:, None], axis=1)
+
+
+def simulate_studies(difference, shift: float, draws: int, rng: np.random.Generator):
+    """[draws, n] paired differences under the shift model (see the module docstring)."""
+    difference = np.asarray(difference, float)
+    tied = np.abs(difference) <= TIE_TOLERANCE
+    centred = np.where(tied, 0.0, difference - difference[~tied].mean())
+    picks = rng.integers(0, len(difference), size=(draws, len(difference)))
+    return np.where(tied[picks], 0.0, centred[picks] + shift)
+
+
+def rejection_rate(difference, shift: float, alpha: float, seed: int = 0) -> tuple[float, float]:
+    """(share of simulated studies the rule calls better, their mean true difference)."""
+    rng = np.random.default_rng(seed)
+    samples = simulate_studies(difference, shift, POWER_DRAWS, rng)
+    patterns = _sign_patterns(samples.shape[1], rng)
+    p = sign_flip_p_many(samples, patterns)
+    better = (p < alpha) & (samples.mean(axis=1) > 0)
+    return float(better.mean()), float(samples.mean())
+
+
+def minimum_detectable_effect(difference, alpha: float, seed: int = 0) -> float | None:
+    """The smallest mean difference the rule detects with POWER at level `alpha`, or None when
+    no shift within [0, 1] reaches it (see the module docstring). Bisection over the shift of
+    the untied pairs; every evaluation reuses the same seeded draws, so the rate is monotone."""
+    difference = np.asarray(difference, float)
+    untied = np.abs(difference) > TIE_TOLERANCE
+    if len(difference) < 2 or not untied.any():
+        return None
+    if smallest_reachable_p(len(difference), int((~untied).sum())) >= alpha:
+        return None
+    high = 1.0 / untied.mean()  # the untied pairs' shift that makes the mean difference 1
+    if rejection_rate(difference, high, alpha, seed)[0] < POWER:
+        return None
+    low = 0.0
+    for _ in range(14):
+        middle = (low + high) / 2
+        if rejection_rate(difference, middle, alpha, seed)[0] >= POWER:
+            high = middle
+        else:
+            low = middle
+    return rejection_rate(difference, high, alpha, seed)[1]
+
+
+# ---- the headline verdicts ---------------------------------------------------------------------
+@dataclass
+class Headline(PairedDifference):
+    """The one test per cell and pair, after Holm across the study."""
+
+    tests_in_family: int
+    holm_p: float
+    alpha_per_test: float
+    smallest_reachable_p: float
+    minimum_detectable_effect: float | None
+    verdict: str
+    reason: str
+
+    def sentence(self, candidate: str, base: str, where: str) -> str:
+        detail = (
+            f"mean AUC difference {self.mean_difference:+.3f}, 95 % BCa CI "
+            f"[{self.ci_low:+.3f}, {self.ci_high:+.3f}], {self.wins} wins / {self.ties} ties / "
+            f"{self.losses} losses over {self.n_pairs} verdict seeds, permutation p = "
+            f"{self.permutation_p:.3g}, Holm-adjusted over {self.tests_in_family} = "
+            f"{self.holm_p:.3g}"
+        )
+        if self.reason:
+            detail += f"; {self.reason}"
+        return f"{candidate} vs {base}, {where}: {self.verdict} ({detail})."
+
+
+def holm_adjusted(p_values: list[float]) -> list[float]:
+    """Holm–Bonferroni step-down adjusted p-values (monotone, capped at 1). Written here because
+    scipy.stats has only the false-discovery-rate procedures (BH, BY), not Holm's."""
+    p = np.asarray(p_values, float)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
+def headline_verdicts(
+    tests: list[tuple[list[float], list[float]]], seed: int = 0
+) -> list[Headline]:
+    """One Headline per (base values, candidate values), Holm-corrected across all of them."""
+    described = [describe_paired(base, candidate, seed) for base, candidate in tests]
+    adjusted = holm_adjusted([d.permutation_p for d in described])
+    m = len(tests)
+    alpha = ALPHA / max(m, 1)
+    out = []
+    for (base, candidate), d, holm_p in zip(tests, described, adjusted, strict=True):
+        difference = np.asarray(candidate, float) - np.asarray(base, float)
+        floor = smallest_reachable_p(d.n_pairs, d.ties)
+        mde = minimum_detectable_effect(difference, alpha, seed)
+        if holm_p < ALPHA and d.mean_difference > 0:
+            verdict, reason = "better", ""
+        elif holm_p < ALPHA and d.mean_difference < 0:
+            verdict, reason = "worse", ""
+        elif mde is not None:
+            verdict = "no detectable difference"
+            reason = (
+                f"a true mean difference of {mde:.2f} AUC would have been called better with "
+                f"at least {POWER:.0%} power (simulated, shift model of these pairs, "
+                f"α/{m} = {alpha:.3g})"
+            )
+        else:
+            verdict, reason = "inconclusive", _why_no_power(d, floor, alpha, m)
+        out.append(
+            Headline(
+                **d.to_dict(),
+                tests_in_family=m,
+                holm_p=holm_p,
+                alpha_per_test=alpha,
+                smallest_reachable_p=floor,
+                minimum_detectable_effect=mde,
+                verdict=verdict,
+                reason=reason,
+            )
+        )
+    return out
+
+
+def _why_no_power(d: PairedDifference, floor: float, alpha: float, m: int) -> str:
+    if d.ties == d.n_pairs:
+        return "every pair tied, so no test can tell the optimizers apart here"
+    if floor >= alpha:
+        pairs = f"with {d.ties} of {d.n_pairs} pairs tied" if d.ties else f"with {d.n_pairs} pairs"
+        return (
+            f"{pairs} the exact test cannot go below p = {floor:.3g}, which is not below "
+            f"α/{m} = {alpha:.3g}, so no effect size could have been called better or worse"
+        )
+    return (
+        f"even a mean difference of 1 AUC would be called better with less than {POWER:.0%} "
+        f"power at α/{m} = {alpha:.3g} given these pairs' spread and ties, so this "
+        "cell cannot say there is no difference"
     )

@@ -1,16 +1,22 @@
 """The study's grid: cells, runs, where each lives on disk and the settings each trains with.
 
-A cell is (task, policy kind, conditioning factor): the unit a verdict is given for (per H). A run
-is one training: a cell × optimizer × learning rate × training seed. Runs of the two optimizers
-of a pair with the same seed share data order, sampling noise and initial weights (the trainer
-seeds all three from it), so their difference is paired.
+A cell is (task, policy kind, conditioning factor): the unit a verdict is given for. A run is one
+training: a cell × optimizer × learning rate × training seed. Selection is nested:
+- tuning runs: every lr of the grid × tuning seeds 0 .. T-1, evaluated on the validation
+  episode seeds; they choose each optimizer's lr per cell and nothing else;
+- verdict runs: the chosen lr × fresh verdict seeds T .. T+V-1, evaluated on the test episode
+  seeds (the verdict) and, at the budget checkpoints, on the validation episode seeds.
+No network that took part in the choice is in the verdict. Runs of the two optimizers of a pair
+with the same seed share data order, sampling noise and initial weights (the trainer seeds all
+three from it), so their difference is paired.
 
 Layout under the study directory:
     study.json                      the settings the study was started with
     data/<task>.zarr                demonstrations (collected once, shared by every run)
     runs/<task>/<policy>-c<factor>/<optimizer>-lr<lr>-s<seed>/
         config.json, checkpoints/, metrics.jsonl     (the trainer's run directory)
-        eval/validation/, eval/test/                 (the evaluator's outputs)
+        eval/validation/                             (tuning runs: the lr choice)
+        eval/test/, eval/budget/step_NNNNNNN/        (verdict runs: verdict, budget axis)
     report.md, summary.json, plots/
 """
 
@@ -70,6 +76,9 @@ class Run:
     def test_dir(self, root: Path) -> Path:
         return self.directory(root) / "eval" / "test"
 
+    def budget_dir(self, root: Path, step: int) -> Path:
+        return self.directory(root) / "eval" / "budget" / f"step_{step:07d}"
+
 
 def compared_optimizers(config: StudyConfig) -> list[str]:
     """Every optimizer label that appears in a pair, in first-appearance order."""
@@ -88,13 +97,24 @@ def cells(config: StudyConfig) -> list[Cell]:
     ]
 
 
-def runs(config: StudyConfig) -> list[Run]:
+def tuning_runs(config: StudyConfig) -> list[Run]:
     return [
         Run(cell, label, float(lr), seed)
         for cell in cells(config)
         for label in compared_optimizers(config)
         for lr in config.optimizers[label].lr
-        for seed in range(config.seeds)
+        for seed in config.tuning_seed_list
+    ]
+
+
+def verdict_runs(config: StudyConfig, chosen_lr: dict[tuple[str, str], float | None]) -> list[Run]:
+    """Fresh seeds at each (cell key, optimizer)'s chosen lr; none where no lr could be chosen."""
+    return [
+        Run(cell, label, float(chosen_lr[(cell.key, label)]), seed)
+        for cell in cells(config)
+        for label in compared_optimizers(config)
+        if chosen_lr.get((cell.key, label)) is not None
+        for seed in config.verdict_seed_list
     ]
 
 
@@ -136,6 +156,7 @@ def run_configs(config: StudyConfig, root: Path, run: Run) -> tuple[TrainConfig,
             "optimizer_kwargs": {**train_values.get("optimizer_kwargs", {}), **spec.kwargs},
             "lr": run.lr,
             "seed": run.seed,
+            "checkpoint_every": config.checkpoint_every(task),  # the budget axis's checkpoints
         }
     )
     policy = PolicyConfig.from_dict(

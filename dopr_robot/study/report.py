@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import StudyConfig
-from .figures import plot_success_grid, plot_val_loss_vs_success
-from .paired import PairedComparison
+from .figures import plot_budget, plot_success_grid, plot_val_loss_vs_success
+from .paired import Headline
 
 SUCCESS_PLOT = "plots/success_vs_horizon.png"
+BUDGET_PLOT = "plots/success_vs_budget.png"
 SCATTER_PLOT = "plots/val_loss_vs_success.png"
 
 
@@ -27,45 +28,72 @@ def _rate(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def _comparison(values: dict) -> PairedComparison:
-    return PairedComparison(**{k: v for k, v in values.items() if k != "task_horizon"})
+def _headline(values: dict) -> Headline:
+    return Headline(**values)
+
+
+def _seed_range(seeds: list[int]) -> str:
+    return f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
 
 
 def verdict_counts(summary: dict) -> Counter:
+    """Headline verdicts (one per cell and pair)."""
     return Counter(
-        row["verdict"]
+        comparison["auc"]["verdict"]
         for cell in summary["cells"]
         for comparison in cell["comparisons"]
-        for row in comparison["per_horizon"]
     )
 
 
+def aggregate_lines(summary: dict) -> list[str]:
+    """Per pair, one line across cells: verdict counts, probability of improvement, mean diff."""
+    lines = []
+    for row in summary.get("aggregate", []):
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in row["verdicts"].items())
+        poi, poi_ci = row["probability_of_improvement"], row["probability_of_improvement_ci"]
+        diff, diff_ci = row["mean_auc_difference"], row["mean_auc_difference_ci"]
+        lines.append(
+            f"**{row['candidate']} vs {row['base']}, across {row['cells']} cells** (one test "
+            f"of test AUC per cell, Holm–Bonferroni over all {_family_size(summary)} at "
+            f"family-wise α = 0.05): {counts}. Probability of improvement "
+            f"P({row['candidate']} run > {row['base']} run) = {poi:.2f} "
+            f"[{poi_ci[0]:.2f}, {poi_ci[1]:.2f}] (0.5 = neither; stratified bootstrap 95 %); "
+            f"mean paired AUC difference {diff:+.3f} [{diff_ci[0]:+.3f}, {diff_ci[1]:+.3f}]."
+        )
+    return lines
+
+
+def _family_size(summary: dict) -> int:
+    return sum(len(cell["comparisons"]) for cell in summary["cells"])
+
+
 def verdict_lines(summary: dict) -> list[str]:
-    """The verdict in words: a count, then per cell and pair the AUC sentence and one per H."""
-    counts = verdict_counts(summary)
-    total = sum(counts.values())
-    order = ("better", "worse", "no detectable difference", "too few seeds to tell")
+    """The verdict in words: the aggregate, then per cell and pair the AUC test's sentence and
+    how the difference moves with the training budget."""
+    tuning, verdict = summary["tuning_seeds"], summary["verdict_seeds"]
     lines = [
-        f"Over {total} comparisons (cell × task horizon, test seeds, each optimizer at the "
-        "learning rate it chose on the validation seeds, paired by training seed, every run "
-        f"trained {summary.get('steps', '?')} steps): "
-        + ", ".join(f"{counts.get(v, 0)} {v}" for v in order)
-        + ".",
+        *aggregate_lines(summary),
+        "",
+        f"Tuning seeds {_seed_range(tuning)} chose each optimizer's lr per cell (validation "
+        f"episode seeds); the verdict runs are fresh training seeds {_seed_range(verdict)} at "
+        "those lrs, evaluated on the test episode seeds, paired by seed across optimizers. No "
+        f"network that took part in the choice is in the verdict. Every run trained "
+        f"{summary.get('steps', '?')} steps.",
         "",
     ]
     edges = [
         f"{label} chose the {stats['lr_at_edge']} lr of its grid in {cell['label']} "
-        f"(validation AUC {_grid_text(stats)})"
+        f"(tuning AUC {_grid_text(stats)})"
         for cell in summary["cells"]
         for label, stats in cell["tuned"].items()
         if stats.get("lr_at_edge")
     ]
     if edges:
         lines += [
-            "**Caution, possibly not tuned:** "
+            "**Caution, possibly not tuned** (the chosen lr beats its neighbour by more than "
+            "one standard error over tuning seeds): "
             + "; ".join(edges)
-            + ". A better lr may lie outside the grid; widen it before trusting a verdict that "
-            "involves these.",
+            + ". A better lr may lie outside the grid.",
             "",
         ]
     for cell in summary["cells"]:
@@ -73,17 +101,33 @@ def verdict_lines(summary: dict) -> list[str]:
             lines.append(f"- **{cell['label']}**: incomplete (some runs are not evaluated yet).")
         for comparison in cell["comparisons"]:
             base, candidate = comparison["base"], comparison["candidate"]
-            auc = _comparison(comparison["auc"])
-            lines.append(f"- **{cell['label']}**: " + auc.sentence(candidate, base, "AUC over H"))
-            for row in comparison["per_horizon"]:
-                where = f"H = {row['task_horizon']}"
-                lines.append("  - " + _comparison(row).sentence(candidate, base, where))
+            headline = _headline(comparison["auc"])
+            lines.append(
+                f"- **{cell['label']}**: " + headline.sentence(candidate, base, "test AUC over H")
+            )
+            lines.append("  - " + budget_sentence(comparison))
     if summary["diverged_runs"]:
         lines += [
             "",
             f"Diverged runs (counted as failing every episode): {len(summary['diverged_runs'])}.",
         ]
     return lines
+
+
+def budget_sentence(comparison: dict) -> str:
+    steps = ", ".join(
+        f"{row['mean_difference']:+.2f} at step {row['step']}" for row in comparison["budget"]
+    )
+    trend = comparison["budget_trend"]
+    said = {
+        "grows": "the difference grows with training",
+        "shrinks": "the difference shrinks with training (sooner, not better)",
+        "about the same": "the difference stays about the same",
+    }.get(trend, trend)
+    return (
+        f"budget (validation AUC, mean paired difference, descriptive): {steps}; {said} "
+        "(grows or shrinks: its size changed by more than the larger 95 % interval half-width)."
+    )
 
 
 def _grid_text(stats: dict) -> str:
@@ -99,12 +143,12 @@ def _grid_text(stats: dict) -> str:
 
 
 def cell_table(cell: dict) -> list[str]:
-    """One row per optimizer at its chosen lr: success per H, AUC, H50, val losses."""
+    """One row per optimizer at its chosen lr: success per H, AUC, H@0.5, val losses."""
     horizons = cell["horizons"]
     header = (
         "| optimizer | lr (chosen) | "
         + " | ".join(f"H={h}" for h in horizons)
-        + " | AUC | H50 | best val loss | final val loss |"
+        + " | AUC | H@0.5 | best val loss | final val loss |"
     )
     lines = [header, "|" + "---|" * (len(horizons) + 6)]
     for label, stats in cell["tuned"].items():
@@ -116,9 +160,10 @@ def cell_table(cell: dict) -> list[str]:
             f"{_rate(stats['band'][str(h)][1])}]"
             for h in horizons
         )
-        h50 = "> max H" if stats["h50"] is None else f"{stats['h50']:.1f}"
+        level = stats["h_at_half"]
+        at = "> max H" if level is None else "< min H" if level == 0 else f"{level:.1f}"
         lines.append(
-            f"| {label} | {stats['lr']:g} | {success} | {_rate(stats['auc'])} | {h50} | "
+            f"| {label} | {stats['lr']:g} | {success} | {_rate(stats['auc'])} | {at} | "
             f"{_fmt(stats['best_val_loss'])} | {_fmt(stats['final_val_loss'])} |"
         )
     return lines
@@ -126,20 +171,52 @@ def cell_table(cell: dict) -> list[str]:
 
 def _difference_table(comparison: dict) -> list[str]:
     lines = [
-        f"Paired differences, {comparison['candidate']} − {comparison['base']} (test seeds):",
+        f"Paired differences, {comparison['candidate']} − {comparison['base']} (verdict seeds, "
+        "test episodes). Per-H rows are descriptive (uncorrected p); the AUC row is the cell's "
+        "test:",
         "",
-        "| H | base | candidate | mean diff | 95 % CI | wins/ties/losses | permutation p "
-        "| sign-test p | MDE (80 %) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| H | base | candidate | mean diff | 95 % BCa CI | wins/ties/losses | permutation p "
+        "| sign-test p | Holm p | MDE (≥ 80 %) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in [*comparison["per_horizon"], {**comparison["auc"], "task_horizon": "AUC"}]:
-        mde = row["minimum_detectable_effect"]
+        mde = row.get("minimum_detectable_effect")
+        holm = row.get("holm_p")
         lines.append(
-            f"| {row['task_horizon']} | {row['mean_base']:.2f} | {row['mean_dopr']:.2f} | "
+            f"| {row['task_horizon']} | {row['mean_base']:.2f} | {row['mean_candidate']:.2f} | "
             f"{row['mean_difference']:+.3f} | [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] | "
             f"{row['wins']}/{row['ties']}/{row['losses']} | {row['permutation_p']:.3f} | "
-            f"{row['sign_test_p']:.3f} | "
-            f"{'–' if mde is None else f'{mde:.2f}'} | {row['verdict']} |"
+            f"{row['sign_test_p']:.3f} | {'' if holm is None else f'{holm:.3f}'} | "
+            f"{'' if 'verdict' not in row else '–' if mde is None else f'{mde:.2f}'} | "
+            f"{row.get('verdict', '')} |"
+        )
+    return lines
+
+
+def _budget_table(cell: dict) -> list[str]:
+    """Validation AUC of the verdict runs at each budget checkpoint, per optimizer."""
+    steps = cell["budget_steps"]
+    lines = [
+        "| optimizer | " + " | ".join(f"step {s}" for s in steps) + " |",
+        "|---|" + "---|" * len(steps),
+    ]
+    for label, stats in cell["tuned"].items():
+        if not stats.get("complete"):
+            continue
+        values = [
+            f"{stats['budget_auc'][str(s)]:.2f} [{stats['budget_band'][str(s)][0]:.2f}, "
+            f"{stats['budget_band'][str(s)][1]:.2f}]"
+            for s in steps
+        ]
+        lines.append(f"| {label} | " + " | ".join(values) + " |")
+    for comparison in cell["comparisons"]:
+        lines.append(
+            f"| {comparison['candidate']} − {comparison['base']} | "
+            + " | ".join(
+                f"{row['mean_difference']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
+                for row in comparison["budget"]
+            )
+            + " |"
         )
     return lines
 
@@ -223,7 +300,9 @@ def _setup(config: StudyConfig) -> list[str]:
         f"{', '.join(f'{c:g}' for c in config.conditioning)} (1 = standardised inputs).",
         f"- Optimizers: {grids}. Pairs: "
         + ", ".join(f"{c} vs {b}" for b, c in config.pairs)
-        + f". Training seeds: {config.seeds} per (optimizer, lr).",
+        + f". Training seeds: {config.tuning_seeds} tuning seeds per (optimizer, lr), then "
+        f"{config.verdict_seeds} fresh verdict seeds at each chosen lr; budget checkpoints at "
+        f"{', '.join(f'{f:g}' for f in config.budget)} of the training steps.",
         f"- Shared training settings: `{json.dumps(config.train)}`; policy: "
         f"`{json.dumps(config.policy)}`; per-task overrides in study.json.",
     ]
@@ -239,6 +318,15 @@ def wall_time(summary: dict) -> str:
     return f"{minutes:.1f} min over {len(invocations)} invocation(s)"
 
 
+def stage_breakdown(summary: dict) -> str:
+    """Minutes per stage, summed over the invocations (where the study's time went)."""
+    totals: dict[str, float] = {}
+    for invocation in summary.get("invocations", []):
+        for stage, seconds in invocation.get("stages", {}).items():
+            totals[stage] = totals.get(stage, 0.0) + seconds
+    return "; ".join(f"{stage} {seconds / 60:.1f} min" for stage, seconds in totals.items())
+
+
 def _per_cell(summary: dict, table) -> list[str]:
     """Each cell's label in bold, then its table."""
     lines = []
@@ -249,38 +337,53 @@ def _per_cell(summary: dict, table) -> list[str]:
 
 def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
     plot_success_grid(summary, root / SUCCESS_PLOT)
+    plot_budget(summary, root / BUDGET_PLOT)
     plot_val_loss_vs_success(summary, root / SCATTER_PLOT)
     lines = [f"# DoPr study `{config.name}`", "", "## Verdict", "", *verdict_lines(summary), ""]
     lines += [
-        "## Closed-loop success vs task horizon (tuned learning rates, test seeds)",
+        "## Closed-loop success vs task horizon (verdict runs, test episode seeds)",
         "",
         f"![success vs H]({SUCCESS_PLOT})",
         "",
-        "Success is the mean over training seeds of each run's test success; brackets and bands "
-        "are 95 % percentile-bootstrap intervals over training seeds. AUC is the area under "
-        "success over log2 H (1 = perfect everywhere); H50 is where success falls to half its "
-        "value at the shortest H. Validation losses are the EMA weights' held-out loss.",
+        "Success is the mean over verdict seeds of each run's test success; brackets and bands "
+        "are 95 % BCa bootstrap intervals over verdict seeds. AUC is the area under success over "
+        "log2 H (1 = perfect everywhere); H@0.5 is where mean success falls below 0.5 (an "
+        "absolute level, so it compares across optimizers). Validation losses are the EMA "
+        "weights' held-out loss. MDE: the smallest true mean AUC difference the cell's test "
+        "would call better with at least 80 % power (simulated under a shift model of the "
+        "observed pairs, ties kept tied, at Holm's strictest level).",
         "",
     ]
     for cell in summary["cells"]:
         lines += [f"### {cell['label']}", "", *cell_table(cell), ""]
         for comparison in cell["comparisons"]:
             lines += [*_difference_table(comparison), ""]
+        lines += [
+            "Success vs training budget (verdict runs, validation episode seeds, AUC with 95 % "
+            "BCa intervals; last row: the paired difference):",
+            "",
+            *_budget_table(cell),
+            "",
+        ]
         videos = _video_links(cell, root)
         if videos:
             lines += ["Rollout videos (failed episodes first, then successes):", "", *videos, ""]
     lines += [
-        "## Learning-rate selection (validation seeds)",
+        "## Sooner or better: success vs training budget",
         "",
-        "Mean validation AUC over training seeds for every lr in the grid; the chosen lr in bold.",
+        f"![success vs budget]({BUDGET_PLOT})",
+        "",
+        "## Learning-rate selection (tuning runs, validation episode seeds)",
+        "",
+        "Mean validation AUC over tuning seeds for every lr in the grid; the chosen lr in bold.",
         "",
     ]
     lines += _per_cell(summary, _selection_table)
     lines += [
-        "## Robustness: success averaged over the whole lr grid (validation seeds)",
+        "## Robustness: success averaged over the whole lr grid (tuning runs)",
         "",
         "Not the tuned comparison: this asks how much an optimizer depends on getting its "
-        "learning rate right. Mean over every lr and training seed.",
+        "learning rate right. Mean over every lr and tuning seed, validation episode seeds.",
         "",
     ]
     lines += _per_cell(summary, _robustness_table)
@@ -289,7 +392,7 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "",
         f"![val loss vs success]({SCATTER_PLOT})",
         "",
-        "Every run (all lrs and seeds). Spearman ρ per cell: "
+        "Every tuning run (all lrs and seeds). Spearman ρ per cell: "
         + "; ".join(
             f"{cell['label']}: "
             + (
@@ -305,7 +408,7 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "",
         *_setup(config),
         f"- Wall time: {wall_time(summary)} of `dopr-robot study` (a rerun skips finished "
-        "work, so the sum is the study's cost).",
+        f"work, so the sum is the study's cost): {stage_breakdown(summary)}.",
         "",
         "## Versions",
         "",

@@ -1,4 +1,5 @@
-"""Run a study end to end: collect → train + validate → choose lr → test → report.
+"""Run a study end to end: collect → tune (train + validate) → choose lr → verdict runs (train +
+test + budget checkpoints) → report. Each stage's wall time goes into invocations.jsonl.
 
 Every stage skips what is already on disk, so rerunning the same command after an interruption
 finishes the study without redoing finished runs or evaluations. The settings a study was started
@@ -15,6 +16,7 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,9 @@ from ..errors import UserError
 from . import jobs
 from .config import StudyConfig
 from .executors import LocalExecutor, make_executor
-from .plan import cells, compared_optimizers, runs
+from .plan import cells, compared_optimizers, tuning_runs, verdict_runs
 from .report import write_report
-from .summary import choose_learning_rates, run_record, summarise, tuned_runs
+from .summary import choose_learning_rates, run_record, summarise
 
 #: one line per `run_study` call, so the report can give the study's total wall time
 INVOCATIONS = "invocations.jsonl"
@@ -83,13 +85,14 @@ def run_study(
     root = Path(root)
     prepare_directory(config, root, overwrite)
     started = time.perf_counter()
-    all_runs = runs(config)
-    tested = len(cells(config)) * len(compared_optimizers(config)) * config.seeds
+    tuning = tuning_runs(config)
+    verdict_total = len(cells(config)) * len(compared_optimizers(config)) * config.verdict_seeds
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(config.tasks) + len(all_runs) + tested, unit="job", desc="study")
+        total = len(config.tasks) + len(tuning) + verdict_total
+        bar = tqdm(total=total, unit="job", desc="study")
     try:
         executor = make_executor(backend, config.workers, bar, address)
     except BaseException:
@@ -97,38 +100,61 @@ def run_study(
             bar.close()
         raise
     root_arg = str(root.resolve())  # Ray workers may start in another directory
+    stages: dict[str, float] = {}
     try:
-        executor.map("collect", [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
-        # slowest first (the activation-wise optimizers), so no worker idles at the end
-        order = sorted(
-            all_runs, key=lambda r: not config.optimizers[r.optimizer].name.startswith("dopr")
-        )
-        executor.map(
-            "train+validate", [(jobs.train_and_validate, (config, root_arg, r)) for r in order]
-        )
-        records = [run_record(config, root, run) for run in all_runs]
-        chosen = tuned_runs(config, choose_learning_rates(config, records))
-        executor.map(
-            "test",
-            [
-                (
-                    jobs.evaluate_on_test_seeds,
-                    (config, root_arg, run, config.videos and run.seed == 0),
-                )
-                for run in chosen
-            ],
-        )
+        with _timed(stages, "collect"):
+            executor.map("collect", [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
+        with _timed(stages, "tune (train + validation episodes)"):
+            executor.map(
+                "tune",
+                [
+                    (jobs.train_and_validate, (config, root_arg, r))
+                    for r in _slowest_first(config, tuning)
+                ],
+            )
+        records = [run_record(config, root, run) for run in tuning]
+        chosen = {key: entry["lr"] for key, entry in choose_learning_rates(config, records).items()}
+        first_seed = config.verdict_seed_list[0]
+        with _timed(stages, "verdict (train + test episodes + budget checkpoints)"):
+            executor.map(
+                "verdict",
+                [
+                    (
+                        jobs.train_and_test,
+                        (config, root_arg, r, config.videos and r.seed == first_seed),
+                    )
+                    for r in _slowest_first(config, verdict_runs(config, chosen))
+                ],
+            )
     finally:
         executor.close()
         if bar is not None:
             bar.close()
+    with _timed(stages, "summary (statistics)"):
+        summary = summarise(config, root)
+    # report.md and its plots take a few seconds after this and are not in the breakdown
     seconds = time.perf_counter() - started
+    invocation = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}
     with (root / INVOCATIONS).open("a") as log:
-        log.write(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}))
-        log.write("\n")
-    summary = summarise(config, root)
+        log.write(json.dumps({**invocation, "stages": stages}) + "\n")
     summary["seconds_this_invocation"] = seconds
+    summary["stage_seconds_this_invocation"] = stages
     summary["invocations"] = [json.loads(line) for line in (root / INVOCATIONS).open()]
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
     write_report(config, root, summary)
     return summary
+
+
+def _slowest_first(config: StudyConfig, todo: list) -> list:
+    """The activation-wise optimizers' runs first, so no worker idles at the end."""
+    return sorted(todo, key=lambda r: not config.optimizers[r.optimizer].name.startswith("dopr"))
+
+
+@contextmanager
+def _timed(stages: dict[str, float], name: str):
+    """Wall seconds of one stage of this invocation (the report's per-stage breakdown)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        stages[name] = round(time.perf_counter() - started, 1)

@@ -1,17 +1,25 @@
-"""From the runs' files to the study's numbers: lr choice, tuned comparison, robustness, scatter.
+"""From the runs' files to the study's numbers: lr choice, verdict, budget axis, aggregate.
 
-Read from disk only (config.json, metrics.jsonl, eval/*/results.json), so a report can be rebuilt
+Read from disk only (config.json, metrics.jsonl, eval/**/results.json), so a report can be rebuilt
 at any time from what the runs wrote. The rules:
-- **Learning rate:** per (cell, optimizer), the lr whose runs have the highest mean validation AUC
-  over training seeds (validation seed list; ties go to the lr listed first). The test seed list
-  is not looked at for this.
-- **Tuned comparison:** per cell, pair and H, the candidate's and the base's per-seed success on
-  the test seed list at their chosen lrs, paired by training seed (`paired.compare_paired`).
-- **Robustness:** per (cell, optimizer, H), validation success averaged over every lr in the grid
-  and every seed. A different question (how much does tuning matter?), kept apart.
+- **Learning rate (tuning runs):** per (cell, optimizer), the lr whose tuning runs have the
+  highest mean validation AUC over the tuning seeds (ties go to the lr listed first). Neither the
+  test episode seeds nor any verdict run is looked at for this.
+- **Verdict (verdict runs):** per cell and pair, the candidate's and the base's test AUC at their
+  chosen lrs, paired by verdict seed, one test per cell, Holm-corrected across cells
+  (`paired.headline_verdicts`). Per-H rows are descriptive (`paired.describe_paired`).
+- **Aggregate, per pair across cells:** the probability of improvement (rliable: per cell the
+  chance that a random candidate run beats a random base run on test AUC, ties half, averaged
+  over cells) and the mean paired AUC difference, each with a 95 % stratified bootstrap interval
+  (verdict seeds resampled within each cell, pairs kept together).
+- **Budget axis (verdict runs):** validation AUC at the budget checkpoints, mean over verdict
+  seeds per optimizer, and the paired difference at each.
+- **Caution:** a chosen lr at an end of its grid is flagged when it beats its neighbour by more
+  than one standard error of their paired (same tuning seed) difference: then the best lr may lie
+  outside the grid. Within one standard error the edge is not evidence of anything.
+- **Robustness (tuning runs):** validation success averaged over every lr and tuning seed.
 - **Diverged runs** (non-finite loss) count as failing every episode, and are listed.
-- **Bands:** 95 % percentile bootstrap over training seeds of the mean success — the spread that
-  matters when asking whether an optimizer helps, not the episode-level Wilson interval.
+- **Bands:** 95 % BCa bootstrap over verdict seeds of the mean success.
 """
 
 from __future__ import annotations
@@ -22,38 +30,50 @@ from typing import Any
 
 import numpy as np
 
-from ..eval.stats import area_under_curve, bootstrap_mean_interval, h50, spearman
+from ..eval.stats import area_under_curve, h_at_level, spearman
 from ..train import TrainConfig
 from .config import StudyConfig
 from .jobs import diverged
-from .paired import compare_paired
-from .plan import Cell, Run, cells, compared_optimizers, runs, task_of
+from .paired import bca_interval, describe_paired, headline_verdicts
+from .plan import Cell, Run, cells, compared_optimizers, task_of, tuning_runs, verdict_runs
 
-BOOTSTRAP_RESAMPLES = 2000
+AGGREGATE_RESAMPLES = 2000
+#: the absolute success level of the H@ column: comparable across optimizers and cells
+SUCCESS_LEVEL = 0.5
 
 
 def run_record(config: StudyConfig, root: Path, run: Run) -> dict[str, Any]:
-    """What one run produced: validation/test success per H, AUCs, val losses, divergence."""
+    """What one run produced: success per H, AUCs, budget AUCs, val losses, divergence."""
     directory = run.directory(root)
-    horizons = task_of(config, run.cell.task).horizons
+    task = task_of(config, run.cell.task)
+    horizons = task.horizons
     record: dict[str, Any] = {
         "cell": run.cell.key,
         "optimizer": run.optimizer,
         "lr": run.lr,
         "seed": run.seed,
+        "role": "tuning" if run.seed in config.tuning_seed_list else "verdict",
         "directory": str(directory.relative_to(root)),
         "diverged": diverged(directory) is not None,
     }
     record.update(_val_losses(directory / "metrics.jsonl"))
     for split, out in (("validation", run.validation_dir(root)), ("test", run.test_dir(root))):
-        success = _success(out / "results.json", horizons)
-        if success is None and record["diverged"]:
-            success = {h: 0.0 for h in horizons}
-        record[split] = success
-        record[f"{split}_auc"] = (
-            None if success is None else area_under_curve(horizons, [success[h] for h in horizons])
-        )
+        record[split], record[f"{split}_auc"] = _curve(out, horizons, record["diverged"])
+    if record["role"] == "verdict":
+        record["budget_auc"] = {
+            str(step): _curve(run.budget_dir(root, step), horizons, record["diverged"])[1]
+            for step in config.budget_steps(task)
+        }
     return record
+
+
+def _curve(out: Path, horizons: list[int], failed: bool) -> tuple[dict | None, float | None]:
+    success = _success(out / "results.json", horizons)
+    if success is None and failed:
+        success = {h: 0.0 for h in horizons}
+    if success is None:
+        return None, None
+    return success, area_under_curve(horizons, [success[h] for h in horizons])
 
 
 def _val_losses(path: Path) -> dict[str, float | None]:
@@ -80,117 +100,36 @@ def _success(path: Path, horizons: list[int]) -> dict[int, float] | None:
 
 
 def choose_learning_rates(config: StudyConfig, records: list[dict]) -> dict[tuple[str, str], dict]:
-    """(cell key, optimizer) -> {"lr": chosen, "grid": {lr: mean validation AUC or None}}."""
+    """(cell key, optimizer) -> {"lr": chosen, "grid": {lr: mean validation AUC or None},
+    "per_seed": {lr: [validation AUC per tuning seed]}}, from the tuning runs only."""
     choice = {}
     for cell in cells(config):
         for label in compared_optimizers(config):
-            grid = {}
+            grid, per_seed = {}, {}
             for lr in config.optimizers[label].lr:
                 aucs = [
                     r["validation_auc"]
-                    for r in records
-                    if r["cell"] == cell.key and r["optimizer"] == label and r["lr"] == lr
+                    for r in sorted(records, key=lambda r: r["seed"])
+                    if r["role"] == "tuning"
+                    and r["cell"] == cell.key
+                    and r["optimizer"] == label
+                    and r["lr"] == lr
                 ]
-                complete = len(aucs) == config.seeds and all(a is not None for a in aucs)
+                complete = len(aucs) == config.tuning_seeds and all(a is not None for a in aucs)
                 grid[lr] = float(np.mean(aucs)) if complete else None
+                per_seed[lr] = aucs if complete else None
             known = {lr: auc for lr, auc in grid.items() if auc is not None}
             chosen = (
                 max(known, key=lambda lr: (known[lr], -list(grid).index(lr))) if known else None
             )
-            choice[(cell.key, label)] = {"lr": chosen, "grid": grid}
+            choice[(cell.key, label)] = {"lr": chosen, "grid": grid, "per_seed": per_seed}
     return choice
 
 
-def tuned_runs(config: StudyConfig, choice: dict[tuple[str, str], dict]) -> list[Run]:
-    """The runs the test seeds are spent on: every seed of each optimizer's chosen lr."""
-    chosen = []
-    for cell in cells(config):
-        for label in compared_optimizers(config):
-            lr = choice[(cell.key, label)]["lr"]
-            if lr is not None:
-                chosen += [Run(cell, label, lr, seed) for seed in range(config.seeds)]
-    return chosen
-
-
-def bootstrap_band(values: list[float], seed: int = 0) -> tuple[float, float]:
-    return bootstrap_mean_interval(values, BOOTSTRAP_RESAMPLES, seed)
-
-
-def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
-    """Everything the report shows, as one JSON-serialisable dict (also summary.json)."""
-    records = [run_record(config, root, run) for run in runs(config)]
-    choice = choose_learning_rates(config, records)
-    by_key = {(r["cell"], r["optimizer"], r["lr"], r["seed"]): r for r in records}
-    summary_cells = []
-    for cell in cells(config):
-        horizons = task_of(config, cell.task).horizons
-        tuned = {}
-        for label in compared_optimizers(config):
-            lr = choice[(cell.key, label)]["lr"]
-            seed_records = [by_key.get((cell.key, label, lr, s)) for s in range(config.seeds)]
-            tuned[label] = _tuned_stats(
-                label, lr, seed_records, horizons, choice[(cell.key, label)]
-            )
-        summary_cells.append(
-            {
-                "key": cell.key,
-                "label": cell.label,
-                "task": cell.task,
-                "policy": cell.policy,
-                "conditioning": cell.conditioning,
-                "horizons": horizons,
-                "tuned": tuned,
-                "comparisons": _comparisons(config, tuned, horizons),
-                "robustness": _robustness(config, cell, records, horizons),
-                "val_loss_vs_success": _scatter(cell, records),
-            }
-        )
-    return {
-        "study": config.name,
-        "seeds": config.seeds,
-        "steps": " / ".join(
-            sorted({str(TrainConfig.from_dict(config.train_values(t)).steps) for t in config.tasks})
-        ),
-        "cells": summary_cells,
-        "diverged_runs": [r["directory"] for r in records if r["diverged"]],
-        "runs": records,
-    }
-
-
-def _tuned_stats(label, lr, seed_records, horizons, selection) -> dict[str, Any]:
-    stats: dict[str, Any] = {
-        "optimizer": label,
-        "lr": lr,
-        "lr_grid": _grid_list(selection),
-        "lr_at_edge": lr_at_edge(selection),
-    }
-    complete = all(r is not None and r["test"] is not None for r in seed_records)
-    if lr is None or not complete:
-        stats["complete"] = False
-        return stats
-    per_seed = {h: [r["test"][h] for r in seed_records] for h in horizons}
-    mean_curve = [float(np.mean(per_seed[h])) for h in horizons]
-    stats.update(
-        {
-            "complete": True,
-            "success_per_seed": {str(h): per_seed[h] for h in horizons},
-            "success": {str(h): m for h, m in zip(horizons, mean_curve, strict=True)},
-            "band": {str(h): bootstrap_band(per_seed[h]) for h in horizons},
-            "auc_per_seed": [r["test_auc"] for r in seed_records],
-            "auc": float(np.mean([r["test_auc"] for r in seed_records])),
-            "h50": h50(horizons, mean_curve),
-            "best_val_loss": _mean([r["best_val_loss"] for r in seed_records]),
-            "final_val_loss": _mean([r["final_val_loss"] for r in seed_records]),
-            "diverged": sum(r["diverged"] for r in seed_records),
-            "test_dirs": [str(Path(r["directory"]) / "eval" / "test") for r in seed_records],
-        }
-    )
-    return stats
-
-
 def lr_at_edge(selection: dict) -> str | None:
-    """ "largest" / "smallest" when the chosen lr is at that end of its grid and strictly beats
-    its neighbour: the optimizer's best lr may then lie outside the grid (not tuned)."""
+    """ "largest" / "smallest" when the chosen lr is at that end of its grid and beats its
+    neighbour by more than one standard error of their paired difference over tuning seeds (by
+    any margin with one tuning seed, where there is no standard error)."""
     known = {lr: auc for lr, auc in selection["grid"].items() if auc is not None}
     chosen = selection["lr"]
     if chosen is None or len(known) < 2:
@@ -200,13 +139,104 @@ def lr_at_edge(selection: dict) -> str | None:
         (ordered[-1], ordered[-2], "largest"),
         (ordered[0], ordered[1], "smallest"),
     ):
-        if chosen == end and known[end] > known[neighbour]:
+        if chosen != end:
+            continue
+        difference = np.asarray(selection["per_seed"][end]) - selection["per_seed"][neighbour]
+        error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else 0
+        if difference.mean() > error:
             return name
     return None
 
 
-def _grid_list(selection: dict) -> list[dict]:
-    return [{"lr": lr, "validation_auc": auc} for lr, auc in selection["grid"].items()]
+def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
+    """Everything the report shows, as one JSON-serialisable dict (also summary.json)."""
+    records = [run_record(config, root, run) for run in tuning_runs(config)]
+    choice = choose_learning_rates(config, records)
+    chosen = {key: entry["lr"] for key, entry in choice.items()}
+    records += [run_record(config, root, run) for run in verdict_runs(config, chosen)]
+    by_key = {(r["cell"], r["optimizer"], r["lr"], r["seed"]): r for r in records}
+    summary_cells = []
+    for cell in cells(config):
+        task = task_of(config, cell.task)
+        tuned = {}
+        for label in compared_optimizers(config):
+            lr = chosen[(cell.key, label)]
+            seed_records = [by_key.get((cell.key, label, lr, s)) for s in config.verdict_seed_list]
+            tuned[label] = _tuned_stats(
+                label, lr, seed_records, task.horizons, choice[(cell.key, label)]
+            )
+        summary_cells.append(
+            {
+                "key": cell.key,
+                "label": cell.label,
+                "task": cell.task,
+                "policy": cell.policy,
+                "conditioning": cell.conditioning,
+                "horizons": task.horizons,
+                "budget_steps": config.budget_steps(task),
+                "tuned": tuned,
+                "comparisons": _descriptive_comparisons(config, tuned, task.horizons),
+                "robustness": _robustness(config, cell, records, task.horizons),
+                "val_loss_vs_success": _scatter(cell, records),
+            }
+        )
+    _add_headlines(summary_cells)
+    return {
+        "study": config.name,
+        "tuning_seeds": config.tuning_seed_list,
+        "verdict_seeds": config.verdict_seed_list,
+        "budget": config.budget,
+        "steps": " / ".join(
+            sorted({str(TrainConfig.from_dict(config.train_values(t)).steps) for t in config.tasks})
+        ),
+        "cells": summary_cells,
+        "aggregate": _aggregate(config, summary_cells),
+        "diverged_runs": [r["directory"] for r in records if r["diverged"]],
+        "runs": records,
+    }
+
+
+def _tuned_stats(label, lr, seed_records, horizons, selection) -> dict[str, Any]:
+    stats: dict[str, Any] = {
+        "optimizer": label,
+        "lr": lr,
+        "lr_grid": [
+            {"lr": value, "validation_auc": auc} for value, auc in selection["grid"].items()
+        ],
+        "lr_at_edge": lr_at_edge(selection),
+    }
+    complete = all(
+        r is not None and r["test"] is not None and None not in r["budget_auc"].values()
+        for r in seed_records
+    )
+    if lr is None or not complete:
+        stats["complete"] = False
+        return stats
+    per_seed = {h: [r["test"][h] for r in seed_records] for h in horizons}
+    mean_curve = [float(np.mean(per_seed[h])) for h in horizons]
+    budget_per_seed = {
+        step: [r["budget_auc"][step] for r in seed_records]
+        for step in seed_records[0]["budget_auc"]
+    }
+    stats.update(
+        {
+            "complete": True,
+            "success_per_seed": {str(h): per_seed[h] for h in horizons},
+            "success": {str(h): m for h, m in zip(horizons, mean_curve, strict=True)},
+            "band": {str(h): bca_interval(per_seed[h]) for h in horizons},
+            "auc_per_seed": [r["test_auc"] for r in seed_records],
+            "auc": float(np.mean([r["test_auc"] for r in seed_records])),
+            "h_at_half": h_at_level(horizons, mean_curve, SUCCESS_LEVEL),
+            "budget_auc_per_seed": budget_per_seed,
+            "budget_auc": {step: float(np.mean(v)) for step, v in budget_per_seed.items()},
+            "budget_band": {step: bca_interval(v) for step, v in budget_per_seed.items()},
+            "best_val_loss": _mean([r["best_val_loss"] for r in seed_records]),
+            "final_val_loss": _mean([r["final_val_loss"] for r in seed_records]),
+            "diverged": sum(r["diverged"] for r in seed_records),
+            "test_dirs": [str(Path(r["directory"]) / "eval" / "test") for r in seed_records],
+        }
+    )
+    return stats
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -214,29 +244,147 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(known)) if known else None
 
 
-def _comparisons(config: StudyConfig, tuned: dict, horizons: list[int]) -> list[dict]:
+def _descriptive_comparisons(config: StudyConfig, tuned: dict, horizons: list[int]) -> list[dict]:
+    """Per pair: the per-H rows and the budget rows (descriptive); the headline comes later."""
     comparisons = []
     for base, candidate in config.pairs:
         if not (tuned[base]["complete"] and tuned[candidate]["complete"]):
             continue
-        rows = []
-        for h in horizons:
-            result = compare_paired(
-                tuned[base]["success_per_seed"][str(h)],
-                tuned[candidate]["success_per_seed"][str(h)],
-            )
-            rows.append({"task_horizon": h, **result.to_dict()})
-        auc = compare_paired(tuned[base]["auc_per_seed"], tuned[candidate]["auc_per_seed"])
+        b, c = tuned[base], tuned[candidate]
+        rows = [
+            {
+                "task_horizon": h,
+                **describe_paired(
+                    b["success_per_seed"][str(h)], c["success_per_seed"][str(h)]
+                ).to_dict(),
+            }
+            for h in horizons
+        ]
+        budget = [
+            {
+                "step": int(step),
+                **describe_paired(
+                    b["budget_auc_per_seed"][step], c["budget_auc_per_seed"][step]
+                ).to_dict(),
+            }
+            for step in b["budget_auc_per_seed"]
+        ]
         comparisons.append(
-            {"base": base, "candidate": candidate, "per_horizon": rows, "auc": auc.to_dict()}
+            {
+                "base": base,
+                "candidate": candidate,
+                "per_horizon": rows,
+                "budget": budget,
+                "budget_trend": budget_trend(budget),
+            }
         )
     return comparisons
+
+
+def budget_trend(rows: list[dict]) -> str:
+    """Descriptive, from the mean paired validation-AUC difference at the first and the last
+    budget checkpoint: "grows" / "shrinks" when its size changes by more than the larger of the
+    two intervals' half-widths, else "about the same". Not a test."""
+    if len(rows) < 2:
+        return "one checkpoint only"
+    first, last = rows[0], rows[-1]
+    margin = max(
+        (first["ci_high"] - first["ci_low"]) / 2, (last["ci_high"] - last["ci_low"]) / 2, 0.02
+    )
+    change = abs(last["mean_difference"]) - abs(first["mean_difference"])
+    if change > margin:
+        return "grows"
+    if change < -margin:
+        return "shrinks"
+    return "about the same"
+
+
+def _add_headlines(summary_cells: list[dict]) -> None:
+    """One AUC test per cell and pair, Holm-corrected across all of them (the family)."""
+    where = [(cell, comparison) for cell in summary_cells for comparison in cell["comparisons"]]
+    tests = [
+        (
+            cell["tuned"][comparison["base"]]["auc_per_seed"],
+            cell["tuned"][comparison["candidate"]]["auc_per_seed"],
+        )
+        for cell, comparison in where
+    ]
+    for (_, comparison), headline in zip(where, headline_verdicts(tests), strict=True):
+        comparison["auc"] = headline.to_dict()
+
+
+def probability_of_improvement(base: np.ndarray, candidate: np.ndarray) -> float:
+    """P(candidate run > base run), ties counted half: the Mann–Whitney U over all run pairs."""
+    greater = (candidate[:, None] > base[None, :]).mean()
+    equal = (candidate[:, None] == base[None, :]).mean()
+    return float(greater + 0.5 * equal)
+
+
+def _aggregate(config: StudyConfig, summary_cells: list[dict]) -> list[dict]:
+    """Per pair, across the cells where it is complete: probability of improvement and mean
+    paired AUC difference, with stratified-bootstrap 95 % intervals, and the verdict counts."""
+    out = []
+    for base, candidate in config.pairs:
+        strata = [
+            (
+                np.asarray(cell["tuned"][base]["auc_per_seed"], float),
+                np.asarray(cell["tuned"][candidate]["auc_per_seed"], float),
+                comparison["auc"]["verdict"],
+            )
+            for cell in summary_cells
+            for comparison in cell["comparisons"]
+            if (comparison["base"], comparison["candidate"]) == (base, candidate)
+        ]
+        if not strata:
+            continue
+        rng = np.random.default_rng(0)
+        draws = np.array(
+            [
+                _across_cells(strata, [rng.integers(0, len(b), len(b)) for b, _, _ in strata])
+                for _ in range(AGGREGATE_RESAMPLES)
+            ]
+        )
+        improvement, difference = _across_cells(strata, [None] * len(strata))
+        low, high = np.percentile(draws, [2.5, 97.5], axis=0)
+        verdicts = [v for _, _, v in strata]
+        out.append(
+            {
+                "base": base,
+                "candidate": candidate,
+                "cells": len(strata),
+                "probability_of_improvement": improvement,
+                "probability_of_improvement_ci": [float(low[0]), float(high[0])],
+                "mean_auc_difference": difference,
+                "mean_auc_difference_ci": [float(low[1]), float(high[1])],
+                "verdicts": {v: verdicts.count(v) for v in VERDICT_ORDER},
+            }
+        )
+    return out
+
+
+def _across_cells(strata: list, picks: list) -> tuple[float, float]:
+    """(mean over cells of the probability of improvement, of the mean paired difference), with
+    each cell's verdict seeds resampled by `picks` (None: as observed); pairs stay together."""
+    improvement, difference = [], []
+    for (base, candidate, _), pick in zip(strata, picks, strict=True):
+        if pick is not None:
+            base, candidate = base[pick], candidate[pick]
+        improvement.append(probability_of_improvement(base, candidate))
+        difference.append(float(np.mean(candidate - base)))
+    return float(np.mean(improvement)), float(np.mean(difference))
+
+
+VERDICT_ORDER = ("better", "worse", "no detectable difference", "inconclusive")
 
 
 def _robustness(config: StudyConfig, cell: Cell, records: list[dict], horizons) -> dict:
     table = {}
     for label in compared_optimizers(config):
-        mine = [r for r in records if r["cell"] == cell.key and r["optimizer"] == label]
+        mine = [
+            r
+            for r in records
+            if r["role"] == "tuning" and r["cell"] == cell.key and r["optimizer"] == label
+        ]
         if not mine or any(r["validation"] is None for r in mine):
             table[label] = None
             continue
@@ -247,6 +395,7 @@ def _robustness(config: StudyConfig, cell: Cell, records: list[dict], horizons) 
 
 
 def _scatter(cell: Cell, records: list[dict]) -> dict:
+    """Tuning runs (every lr and tuning seed): final validation loss vs validation AUC."""
     points = [
         {
             "optimizer": r["optimizer"],
@@ -256,7 +405,8 @@ def _scatter(cell: Cell, records: list[dict]) -> dict:
             "validation_auc": r["validation_auc"],
         }
         for r in records
-        if r["cell"] == cell.key
+        if r["role"] == "tuning"
+        and r["cell"] == cell.key
         and r["final_val_loss"] is not None
         and r["validation_auc"] is not None
         and not r["diverged"]

@@ -42,7 +42,7 @@ def test_collect_then_data_info_round_trip(tmp_path, capsys):
 
 
 def test_stored_episodes_replay_to_success(tmp_path):
-    """The stored actions, replayed from the recorded seed, succeed: rows line up with steps."""
+    """The executed actions, replayed from the recorded seed, succeed: rows line up with steps."""
     import dopr_robot.envs as envs
 
     out = tmp_path / "demos.zarr"
@@ -52,11 +52,40 @@ def test_stored_episodes_replay_to_success(tmp_path):
     for index, seed in enumerate(buffer.attrs["episode_seeds"]):
         episode = buffer.get_episode(index)
         observation, _ = env.reset(seed=seed)
-        for state, action in zip(episode["state"], episode["action"], strict=True):
+        for state, action in zip(episode["state"], episode["action_executed"], strict=True):
             np.testing.assert_array_equal(observation["state"], state)
             observation, _, terminated, truncated, info = env.step(action)
         assert terminated and info["success"]
     env.close()
+
+
+@pytest.mark.parametrize("env_id", [REACH, "dopr_robot/Balance-v0"])
+def test_labels_are_the_experts_clean_actions_on_the_stored_states(tmp_path, env_id):
+    """DART: with noise, `action` is the noiseless expert's output on each stored state and
+    `action_executed` is what was stepped (different from it); the store says so."""
+    from dopr_robot.envs.registry import expert_for
+
+    out = tmp_path / "demos.zarr"
+    horizon = 2 if env_id == REACH else 40
+    collect(config(env_id=env_id, task_horizon=horizon, noise=0.2), out, progress=False)
+    buffer = ReplayBuffer.open(out)
+    assert buffer.attrs["action_label"] == "clean"
+    data = buffer.load(["state", "action", "action_executed"])
+    noiseless = expert_for(env_id, noise=0.0)
+    expected = np.stack([noiseless.act({"state": state}) for state in data["state"]])
+    np.testing.assert_allclose(data["action"], expected, atol=1e-6)
+    assert np.abs(data["action_executed"] - data["action"]).mean() > 0.05
+
+
+def test_an_old_store_with_executed_labels_trains_but_is_not_resumed(tmp_path):
+    """A store from before clean labels (no `action_label`) still loads; resuming it would mix
+    two label conventions, so it is refused with a sentence."""
+    out = tmp_path / "demos.zarr"
+    collect(config(), out, progress=False)
+    ReplayBuffer.open(out, mode="a").update_attrs(action_label=None)
+    assert SequenceDataset(out, obs_keys=["state"])[0]["action"].shape[-1] == 3
+    with pytest.raises(DataError, match="executed .noisy. action"):
+        collect(config(episodes=4), out, resume=True, progress=False)
 
 
 def test_resume_equals_an_uninterrupted_collection(tmp_path):

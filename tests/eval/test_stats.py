@@ -42,6 +42,20 @@ def test_auc_and_h50_on_known_curves():
     assert area_under_curve([4], [0.3]) == 0.3
 
 
+def test_h_at_level_is_absolute_where_h50_is_relative():
+    """Two curves with the same shape at different heights share an H50 but not an H@0.5."""
+    from dopr_robot.eval.stats import h_at_level
+
+    horizons = [1, 2, 4, 8]
+    high, low = [1.0, 0.8, 0.5, 0.4], [0.5, 0.4, 0.25, 0.2]
+    assert h50(horizons, high) == pytest.approx(h50(horizons, low))
+    assert h_at_level(horizons, high) == pytest.approx(4.0)  # 0.5 at H=4, below after
+    assert h_at_level(horizons, [1.0, 0.8, 0.6, 0.2]) == pytest.approx(2 ** (2 + 0.25))
+    assert h_at_level(horizons, low) == pytest.approx(1.0)  # 0.5 at H=1, below from H=2 on
+    assert h_at_level(horizons, [0.4, 0.3, 0.2, 0.1]) == 0.0  # below the level from the start
+    assert h_at_level(horizons, [1.0, 0.9, 0.8, 0.7]) is None  # never below within the sweep
+
+
 def test_seed_lists_are_disjoint_and_far_from_demonstrations():
     validation, test = episode_seeds("validation", 500), episode_seeds("test", 500)
     assert not set(validation) & set(test)

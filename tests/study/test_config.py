@@ -6,13 +6,14 @@ import pytest
 
 from dopr_robot.errors import UserError
 from dopr_robot.study.config import load_study, preset_path, study_from_dict
-from dopr_robot.study.plan import cells, compared_optimizers, run_configs, runs
+from dopr_robot.study.plan import cells, compared_optimizers, run_configs, tuning_runs
 
 
 def _minimal(**changes) -> dict:
     values = {
         "name": "t",
-        "seeds": 2,
+        "tuning_seeds": 2,
+        "verdict_seeds": 3,
         "pairs": [["adamw", "dopr-adamw"]],
         "optimizers": {"adamw": {"lr": [1e-3]}, "dopr-adamw": {"lr": [1e-3, 3e-3]}},
         "tasks": [
@@ -29,31 +30,58 @@ def _minimal(**changes) -> dict:
     return values
 
 
-@pytest.mark.parametrize("preset", ["quick", "default", "full"])
+@pytest.mark.parametrize("preset", ["quick", "default", "conditioning", "long", "full"])
 def test_presets_load_and_check(preset):
     config = load_study(preset_path(preset))
     assert config.name == preset
-    assert runs(config), "a preset must train something"
+    assert tuning_runs(config), "a preset must train something"
     for base, candidate in config.pairs:
         assert config.optimizers[candidate].name.startswith("dopr-")
         assert not config.optimizers[base].name.startswith("dopr-")
 
 
 def test_default_preset_shape():
-    """What the README promises for the default study."""
+    """What the README and issue 13 promise for the default study: the mission's policies on
+    two task families, at least 10 verdict seeds, separate tuning seeds, a budget axis."""
     config = load_study(preset_path("default"))
-    assert {t.name for t in config.tasks} == {"balance", "reach"}
-    assert config.seeds >= 5  # the paired comparison needs 5 pairs before it gives a verdict
-    assert config.conditioning[0] == 1.0 and len(config.conditioning) == 2
+    assert len(config.tasks) >= 2
+    for task in config.tasks:
+        assert {"diffusion", "flow"} <= set(config.task_policies(task))
+    assert config.verdict_seeds >= 10 and config.tuning_seeds >= 1
+    assert not set(config.tuning_seed_list) & set(config.verdict_seed_list)
+    assert len(config.budget) >= 3 and config.budget[-1] == 1.0
     assert compared_optimizers(config) == ["adamw", "dopr-adamw"]
     assert all(len(config.optimizers[o].lr) >= 2 for o in compared_optimizers(config))
+
+
+def test_variants_extend_the_default_and_change_only_what_they_say():
+    default = load_study(preset_path("default"))
+    long = load_study(preset_path("long"))
+    assert long.train["steps"] == 4 * default.train["steps"]
+    assert long.tasks == default.tasks and long.optimizers == default.optimizers
+    assert long.checkpoint_every(long.tasks[0]) == long.train["steps"] // 4
+    conditioning = load_study(preset_path("conditioning"))
+    assert conditioning.conditioning == [1.0, 30.0]
+    assert conditioning.verdict_seeds == default.verdict_seeds
+
+
+def test_extends_merges_tables_and_refuses_what_it_cannot_use(tmp_path):
+    variant = tmp_path / "v.toml"
+    variant.write_text('extends = "quick"\nname = "v"\n[train]\nsteps = 600\n')
+    config = load_study(variant)
+    quick = load_study(preset_path("quick"))
+    assert config.name == "v" and config.train == {**quick.train, "steps": 600}
+    variant.write_text('extends = "nope"\n')
+    with pytest.raises(UserError, match="unknown preset 'nope'"):
+        load_study(variant)
 
 
 def test_grid_expansion_and_run_settings(tmp_path):
     config = study_from_dict(_minimal(conditioning=[1.0, 10.0]))
     assert len(cells(config)) == 2
-    assert len(runs(config)) == 2 * (1 + 2) * 2  # cells x (lrs of both optimizers) x seeds
-    run = runs(config)[-1]
+    # cells x (lrs of both optimizers) x tuning seeds
+    assert len(tuning_runs(config)) == 2 * (1 + 2) * 2
+    run = tuning_runs(config)[-1]
     train, policy = run_configs(config, tmp_path, run)
     assert (train.optimizer, train.lr, train.seed) == ("dopr-adamw", 3e-3, 1)
     assert policy.ill_conditioning == 10.0
@@ -67,7 +95,7 @@ def test_labelled_optimizer_settings_pass_kwargs(tmp_path):
         "dopr-g": {"name": "dopr-adamw", "lr": [1e-3], "kwargs": {"gamma": 0.3}},
     }
     config = study_from_dict(_minimal(optimizers=optimizers, pairs=[["adamw", "dopr-g"]]))
-    train, _ = run_configs(config, tmp_path, runs(config)[-1])
+    train, _ = run_configs(config, tmp_path, tuning_runs(config)[-1])
     assert train.optimizer == "dopr-adamw" and train.optimizer_kwargs == {"gamma": 0.3}
 
 
@@ -89,6 +117,9 @@ def test_labelled_optimizer_settings_pass_kwargs(tmp_path):
         ({"policies": ["telepathy"]}, "unknown policy kind"),
         ({"train": {"stepz": 3}}, "unknown key 'stepz'"),
         ({"conditioning": [0.0]}, "conditioning"),
+        ({"seeds": 5}, "'seeds' was split into tuning_seeds"),
+        ({"budget": [0.0, 1.0]}, "budget fractions"),
+        ({"verdict_seeds": 1}, "verdict_seeds = 1 is not valid"),
     ],
 )
 def test_bad_configs_are_one_sentence(changes, message):

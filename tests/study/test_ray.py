@@ -30,7 +30,8 @@ def _runs(root):
     summary = json.loads((root / "summary.json").read_text())
     return {
         (r["cell"], r["optimizer"], r["lr"], r["seed"]): {
-            k: r[k] for k in ("validation", "test", "best_val_loss", "final_val_loss")
+            k: r.get(k)
+            for k in ("validation", "test", "budget_auc", "best_val_loss", "final_val_loss")
         }
         for r in summary["runs"]
     }
@@ -42,7 +43,7 @@ def test_the_quick_preset_on_ray_equals_the_local_pool(local_ray, study, tmp_pat
     run_study(config, root, progress=False, backend="ray")
     assert ray.is_initialized()  # the study joined the test's instance and left it running
     on_ray, local = _runs(root), _runs(study)
-    assert len(on_ray) == 4 and on_ray == local  # validation, test and losses, run by run
+    assert len(on_ray) == 6 and on_ray == local  # 2 tuning + 4 verdict runs, run by run
 
 
 def _dies_once(marker: str) -> dict:

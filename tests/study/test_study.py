@@ -21,17 +21,52 @@ def _per_seed_test_success(root):
     }
 
 
+def test_summary_has_disjoint_seeds_an_aggregate_and_budget_checkpoints(study):
+    """What issue 13 asks the quick preset's summary.json to show."""
+    summary = json.loads((study / "summary.json").read_text())
+    assert summary["tuning_seeds"] == [0] and summary["verdict_seeds"] == [1, 2]
+    roles = {(r["role"], r["seed"]) for r in summary["runs"]}
+    assert roles == {("tuning", 0), ("verdict", 1), ("verdict", 2)}
+    (cell,) = summary["cells"]
+    for stats in cell["tuned"].values():  # the verdict is computed from verdict seeds only
+        assert [p.split("-s")[-1].split("/")[0] for p in stats["test_dirs"]] == ["1", "2"]
+        assert list(stats["budget_auc"]) == ["150", "300"]
+    (comparison,) = cell["comparisons"]
+    assert [row["step"] for row in comparison["budget"]] == [150, 300]
+    # two pairs: the exact test cannot reach 0.05, and the sentence says so
+    assert comparison["auc"]["verdict"] == "inconclusive"
+    assert comparison["auc"]["minimum_detectable_effect"] is None
+    (aggregate,) = summary["aggregate"]
+    assert aggregate["cells"] == 1 and 0 <= aggregate["probability_of_improvement"] <= 1
+    assert sum(aggregate["verdicts"].values()) == 1
+    stages = summary["invocations"][0]["stages"]
+    assert list(stages) == [
+        "collect",
+        "tune (train + validation episodes)",
+        "verdict (train + test episodes + budget checkpoints)",
+        "summary (statistics)",
+    ]
+    budget = study / next(r["directory"] for r in summary["runs"] if r["role"] == "verdict")
+    assert (budget / "eval" / "budget" / "step_0000150" / "results.json").exists()
+
+
 def test_report_has_verdict_figures_and_videos(study, capsys):
     report = (study / "report.md").read_text()
     lines = report.splitlines()
     assert lines[0] == "# DoPr study `quick`" and lines[2] == "## Verdict"
-    assert lines[4].startswith("Over 2 comparisons")
-    assert "dopr-adamw vs adamw, H = 20: too few seeds to tell" in report  # 2 seeds < 5
-    for figure in ("plots/success_vs_horizon.png", "plots/val_loss_vs_success.png"):
+    assert lines[4].startswith("**dopr-adamw vs adamw, across 1 cells**")
+    assert "test AUC over H: inconclusive" in report and "cannot go below p = 0.5" in report
+    figures = (
+        "plots/success_vs_horizon.png",
+        "plots/success_vs_budget.png",
+        "plots/val_loss_vs_success.png",
+    )
+    for figure in figures:
         assert f"]({figure})" in report
         assert iio.imread(study / figure).ndim == 3
-    videos = sorted(study.glob("runs/*/*/*-s0/eval/test/videos/*.mp4"))
-    assert len(videos) == 4  # 2 optimizers x 2 horizons, training seed 0 only
+    videos = sorted(study.glob("runs/*/*/*-s1/eval/test/videos/*.mp4"))
+    assert len(videos) == 4  # 2 optimizers x 2 horizons, the first verdict seed only
+    assert not list(study.glob("runs/*/*/*-s[02]/eval/test/videos"))
     frames = iio.imread(videos[0])
     assert frames.shape[0] > 10 and frames.std() > 1
     assert videos[0].relative_to(study).as_posix() in report
@@ -46,18 +81,19 @@ def test_rerun_skips_finished_work(study, capsys):
     assert main(["study", "--preset", "quick", "--out", str(study), "--quiet"]) == 0
     assert {path: path.stat().st_mtime_ns for path in checkpoints} == before
     assert {path: path.stat().st_mtime_ns for path in results} == results_before
-    assert "too few seeds to tell" in capsys.readouterr().out
+    assert "inconclusive" in capsys.readouterr().out
 
 
 def test_other_settings_are_refused_and_nothing_is_touched(study, tmp_path, capsys):
     changed = tmp_path / "changed.toml"
     from dopr_robot.study.config import preset_path
 
-    changed.write_text(preset_path("quick").read_text().replace("seeds = 2", "seeds = 3"))
+    text = preset_path("quick").read_text()
+    changed.write_text(text.replace("verdict_seeds = 2", "verdict_seeds = 3"))
     listing = sorted(p.relative_to(study) for p in study.rglob("*"))
     assert main(["study", "--config", str(changed), "--out", str(study), "--quiet"]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and "other settings (seeds)" in error
+    assert error.count("\n") == 0 and "other settings (verdict_seeds)" in error
     assert sorted(p.relative_to(study) for p in study.rglob("*")) == listing
 
 
@@ -104,7 +140,7 @@ def test_a_moved_study_resumes_with_the_same_numbers(study, tmp_path):
     shutil.move(first, moved)
     checkpoints = sorted(moved.glob("runs/**/model.safetensors"))
     before = {path: path.stat().st_mtime_ns for path in checkpoints}
-    damaged = next(moved.glob("runs/balance/flow-c1/adamw-*-s1/eval/test"))
+    damaged = next(moved.glob("runs/balance/flow-c1/adamw-*-s2/eval/test"))
     (damaged / "results.json").unlink()
     lines = (damaged / "episodes.jsonl").read_text().splitlines()
     (damaged / "episodes.jsonl").write_text("\n".join(lines[:2]) + "\n")
@@ -134,8 +170,8 @@ def test_resume_after_damage_gives_the_same_numbers(study, tmp_path):
     """Damages two runs of the shared study, resumes, and then puts the original files back
     (with their mtimes), so no other test depends on running before or after this one."""
     expected = _per_seed_test_success(study)
-    run = next(study.glob("runs/balance/flow-c1/dopr-adamw-*-s1"))
-    other = next(study.glob("runs/balance/flow-c1/adamw-*-s0/eval/test"))
+    run = next(study.glob("runs/balance/flow-c1/dopr-adamw-*-s2"))
+    other = next(study.glob("runs/balance/flow-c1/adamw-*-s1/eval/test"))
     backups = {path: tmp_path / f"backup{i}" for i, path in enumerate((run, other))}
     for path, backup in backups.items():
         shutil.copytree(path, backup, copy_function=shutil.copy2)

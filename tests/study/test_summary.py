@@ -1,15 +1,20 @@
-"""Learning-rate choice, tuned runs, bands and verdict text, on hand-made run records."""
+"""Learning-rate choice (tuning runs only), verdict runs, caution, aggregate and verdict text, on
+hand-made run records."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 from dopr_robot.study.config import study_from_dict
-from dopr_robot.study.plan import Run, cells
+from dopr_robot.study.paired import headline_verdicts
+from dopr_robot.study.plan import Run, cells, verdict_runs
 from dopr_robot.study.report import verdict_lines
 from dopr_robot.study.summary import (
-    bootstrap_band,
+    budget_trend,
     choose_learning_rates,
     lr_at_edge,
-    tuned_runs,
+    probability_of_improvement,
 )
 from tests.study.test_config import _minimal
 
@@ -25,6 +30,7 @@ def _records(config, auc_by_optimizer_lr, missing=()):
                     "optimizer": label,
                     "lr": lr,
                     "seed": seed,
+                    "role": "tuning",
                     "validation_auc": None if (label, lr, seed) in missing else auc,
                 }
             )
@@ -46,8 +52,20 @@ def test_learning_rate_is_chosen_on_mean_validation_auc():
     assert choice[(key, "adamw")]["lr"] == 1e-3
     assert choice[(key, "dopr-adamw")]["lr"] == 3e-3
     assert choice[(key, "dopr-adamw")]["grid"] == {1e-3: 0.5, 3e-3: 0.6}
-    chosen = tuned_runs(config, choice)
-    assert Run(cells(config)[0], "dopr-adamw", 3e-3, 1) in chosen and len(chosen) == 4
+    chosen = verdict_runs(config, {k: v["lr"] for k, v in choice.items()})
+    # fresh seeds after the tuning ones, at the chosen lr: none of the choosing networks
+    assert Run(cells(config)[0], "dopr-adamw", 3e-3, 2) in chosen
+    assert {r.seed for r in chosen} == {2, 3, 4} and len(chosen) == 2 * 3
+    assert not {r.seed for r in chosen} & set(config.tuning_seed_list)
+
+
+def test_verdict_records_do_not_take_part_in_the_choice():
+    config = study_from_dict(_minimal())
+    key = cells(config)[0].key
+    records = _records(config, {("adamw", 1e-3): [0.2, 0.4], ("dopr-adamw", 1e-3): [0.3, 0.3],
+                                ("dopr-adamw", 3e-3): [0.2, 0.2]})  # fmt: skip
+    records.append({**records[-1], "seed": 7, "role": "verdict", "validation_auc": 1.0})
+    assert choose_learning_rates(config, records)[(key, "dopr-adamw")]["lr"] == 1e-3
 
 
 def test_ties_go_to_the_first_listed_lr_and_incomplete_lrs_are_not_chosen():
@@ -75,76 +93,111 @@ def test_ties_go_to_the_first_listed_lr_and_incomplete_lrs_are_not_chosen():
     assert choice["lr"] == 1e-3 and choice["grid"][3e-3] is None
 
 
-def test_bootstrap_band_brackets_the_mean_and_is_seeded():
-    values = [0.1, 0.5, 0.3, 0.9, 0.4]
-    low, high = bootstrap_band(values)
-    assert low < sum(values) / len(values) < high
-    assert bootstrap_band(values) == (low, high)
-    assert bootstrap_band([0.5]) == (0.5, 0.5)
+def test_aggregate_probability_of_improvement_is_mann_whitney():
+    base, candidate = np.array([0.1, 0.5, 0.9]), np.array([0.5, 0.6, 1.0])
+    # pairs (c > b): 0.5>0.1; 0.6>0.1,0.5; 1.0>all three = 6, one tie (0.5=0.5) -> 6.5 / 9
+    assert probability_of_improvement(base, candidate) == pytest.approx(6.5 / 9)
+    assert probability_of_improvement(base, base) == pytest.approx(0.5)
 
 
-def test_verdict_lines_count_and_name_every_comparison():
-    row = {
-        "n_pairs": 6,
-        "mean_base": 0.5,
-        "mean_dopr": 0.5,
-        "mean_difference": 0.0,
-        "ci_low": -0.1,
-        "ci_high": 0.1,
-        "wins": 2,
-        "ties": 1,
-        "losses": 2,
-        "sign_test_p": 1.0,
-        "permutation_p": 1.0,
-        "minimum_detectable_effect": 0.2,
-        "verdict": "no detectable difference",
-    }
-    better = {**row, "ci_low": 0.05, "mean_difference": 0.2, "verdict": "better"}
-    summary = {
-        "diverged_runs": [],
-        "cells": [
-            {
-                "label": "balance · flow · standardised inputs",
-                "tuned": {
-                    "adamw": {
-                        "lr": 0.01,
-                        "lr_at_edge": "largest",
-                        "lr_grid": [
-                            {"lr": 0.003, "validation_auc": 0.5},
-                            {"lr": 0.01, "validation_auc": 0.6},
-                        ],
-                    },
-                    "dopr-adamw": {"lr": 0.003, "lr_at_edge": None},
-                },
-                "comparisons": [
-                    {
-                        "base": "adamw",
-                        "candidate": "dopr-adamw",
-                        "auc": row,
-                        "per_horizon": [
-                            {**row, "task_horizon": 10},
-                            {**better, "task_horizon": 20},
-                        ],
-                    }
+def test_budget_trend_is_described_only_beyond_the_intervals():
+    def row(mean, half):
+        return {"mean_difference": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+    assert budget_trend([row(0.5, 0.1), row(0.05, 0.05)]) == "shrinks"
+    assert budget_trend([row(0.0, 0.05), row(0.4, 0.1)]) == "grows"
+    assert budget_trend([row(0.2, 0.3), row(0.1, 0.3)]) == "about the same"
+
+
+def _cell_summary(headline, edge_grid=None):
+    return {
+        "label": "balance · flow · standardised inputs",
+        "tuned": {
+            "adamw": {
+                "lr": 0.01,
+                "lr_at_edge": "largest",
+                "lr_grid": [
+                    {"lr": 0.003, "validation_auc": 0.5},
+                    {"lr": 0.01, "validation_auc": 0.6},
                 ],
+            },
+            "dopr-adamw": {"lr": 0.003, "lr_at_edge": None},
+        },
+        "comparisons": [
+            {
+                "base": "adamw",
+                "candidate": "dopr-adamw",
+                "auc": headline.to_dict(),
+                "budget": [
+                    {"step": 200, "mean_difference": 0.4},
+                    {"step": 800, "mean_difference": 0.0},
+                ],
+                "budget_trend": "shrinks",
             }
         ],
     }
-    lines = verdict_lines(summary)
-    assert "1 better, 0 worse, 1 no detectable difference, 0 too few seeds to tell" in lines[0]
-    text = "\n".join(lines)
-    assert "H = 20: better" in text
-    assert "a difference of 0.20 would have been detected with 80 % power" in text
+
+
+def test_verdict_lines_give_the_aggregate_seeds_caution_and_each_cells_test():
+    base = [0.5, 0.55, 0.4, 0.6, 0.45, 0.5, 0.52, 0.48, 0.51, 0.47]
+    better, unclear = headline_verdicts(
+        [(base, [b + 0.3 for b in base]), ([0.5] * 10, [0.5] * 8 + [0.6, 0.4])]
+    )
+    summary = {
+        "tuning_seeds": [0, 1],
+        "verdict_seeds": list(range(2, 12)),
+        "steps": "800",
+        "diverged_runs": [],
+        "aggregate": [
+            {
+                "base": "adamw",
+                "candidate": "dopr-adamw",
+                "cells": 2,
+                "probability_of_improvement": 0.7,
+                "probability_of_improvement_ci": [0.6, 0.8],
+                "mean_auc_difference": 0.15,
+                "mean_auc_difference_ci": [0.1, 0.2],
+                "verdicts": {
+                    "better": 1,
+                    "worse": 0,
+                    "no detectable difference": 0,
+                    "inconclusive": 1,
+                },  # fmt: skip
+            }
+        ],
+        "cells": [_cell_summary(better), _cell_summary(unclear)],
+    }
+    text = "\n".join(verdict_lines(summary))
+    assert "across 2 cells" in text and "Holm–Bonferroni over all 2" in text
+    assert "1 better, 0 worse, 0 no detectable difference, 1 inconclusive" in text
+    assert "= 0.70 [0.60, 0.80]" in text and "+0.150 [+0.100, +0.200]" in text
+    assert "Tuning seeds 0–1" in text and "fresh training seeds 2–11" in text
+    assert "test AUC over H: better" in text
+    assert "test AUC over H: inconclusive" in text and "8 of 10 pairs tied" in text
+    assert "+0.40 at step 200, +0.00 at step 800" in text and "sooner, not better" in text
     assert (
         "adamw chose the largest lr of its grid in balance · flow · standardised inputs "
-        "(validation AUC 0.50 / **0.60** at lr 0.003 / 0.01)" in text
+        "(tuning AUC 0.50 / **0.60** at lr 0.003 / 0.01)" in text
     )
     assert "dopr-adamw chose" not in text
 
 
-def test_lr_at_edge_flags_only_a_strict_best_at_an_end():
-    assert lr_at_edge({"lr": 3e-2, "grid": {3e-3: 0.2, 1e-2: 0.4, 3e-2: 0.5}}) == "largest"
-    assert lr_at_edge({"lr": 3e-3, "grid": {3e-3: 0.6, 1e-2: 0.4, 3e-2: 0.5}}) == "smallest"
-    assert lr_at_edge({"lr": 1e-2, "grid": {3e-3: 0.2, 1e-2: 0.6, 3e-2: 0.5}}) is None
-    assert lr_at_edge({"lr": 3e-3, "grid": {3e-3: 1.0, 1e-2: 1.0, 3e-2: 1.0}}) is None  # a tie
-    assert lr_at_edge({"lr": 3e-3, "grid": {3e-3: 1.0}}) is None
+def _selection(lr, per_seed):
+    return {
+        "lr": lr,
+        "grid": {value: float(np.mean(aucs)) for value, aucs in per_seed.items()},
+        "per_seed": per_seed,
+    }
+
+
+def test_lr_at_edge_flags_an_end_only_beyond_one_standard_error():
+    clear = {3e-3: [0.2, 0.2, 0.2], 1e-2: [0.4, 0.4, 0.4], 3e-2: [0.5, 0.52, 0.48]}
+    assert lr_at_edge(_selection(3e-2, clear)) == "largest"
+    low = {3e-3: [0.6, 0.6], 1e-2: [0.4, 0.4], 3e-2: [0.5, 0.5]}
+    assert lr_at_edge(_selection(3e-3, low)) == "smallest"
+    middle = {3e-3: [0.2, 0.2], 1e-2: [0.6, 0.6], 3e-2: [0.5, 0.5]}
+    assert lr_at_edge(_selection(1e-2, middle)) is None
+    # 0.89 / 0.89 / 0.88 with seed noise far larger than the gap: not flagged any more
+    noisy = {3e-3: [0.95, 0.83], 1e-2: [0.80, 0.98], 3e-2: [0.70, 1.0]}
+    assert lr_at_edge(_selection(3e-3, noisy)) is None
+    assert lr_at_edge(_selection(3e-3, {3e-3: [1.0, 1.0]})) is None
