@@ -83,7 +83,8 @@ def _study(args: argparse.Namespace) -> int:
         count = export_train_commands(config, root, args.export_train_commands)
         print(
             f"{count} training commands written to {args.export_train_commands}; run them, then "
-            f"the same `dopr-robot study` command without --export-train-commands"
+            "this command again (the verdict runs follow once the tuning runs are trained), and "
+            "at the end the same `dopr-robot study` command without --export-train-commands"
         )
         return 0
     summary = run_study(

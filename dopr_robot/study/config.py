@@ -4,7 +4,7 @@
     policies = ["flow", "regression"]
     tuning_seeds = 2                        # training seeds that choose the lr (0 .. 1)
     verdict_seeds = 10                      # fresh seeds at the chosen lr, tested (2 .. 11)
-    budget = [0.25, 0.5, 1.0]               # verdict runs also evaluated at these fractions
+    budget = [0.25, 0.5, 1.0]               # verdict runs also tested at these fractions
     conditioning = [1.0, 30.0]              # PolicyConfig.ill_conditioning factors
     pairs = [["adamw", "dopr-adamw"]]       # [base, candidate]: each pair is one comparison
     [optimizers.adamw]
@@ -117,9 +117,10 @@ class StudyConfig(StrictConfig):
     """fresh training seeds (after the tuning ones) at each optimizer's chosen lr, paired across
     optimizers and evaluated on the test episode seeds: the verdict's data"""
     budget: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0], min_length=1)
-    """fractions of the training steps at which the verdict runs are also evaluated on the
-    validation episode seeds (success vs training step); the runs checkpoint there
-    (checkpoint_every is lowered to the greatest common divisor where needed)"""
+    """fractions of the training steps at which the verdict runs are also evaluated, on the
+    test episode seeds like the verdict (success vs training step; 1.0 is the verdict's own
+    evaluation); the runs checkpoint there (checkpoint_every is lowered to the greatest common
+    divisor where needed)"""
     conditioning: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     """PolicyConfig.ill_conditioning factors"""
     train: dict[str, Any] = Field(default_factory=dict)
@@ -149,8 +150,11 @@ class StudyConfig(StrictConfig):
     def verdict_seed_list(self) -> list[int]:
         return list(range(self.tuning_seeds, self.tuning_seeds + self.verdict_seeds))
 
+    def train_steps(self, task: TaskSpec) -> int:
+        return TrainConfig.from_dict(self.train_values(task)).steps
+
     def budget_steps(self, task: TaskSpec) -> list[int]:
-        steps = TrainConfig.from_dict(self.train_values(task)).steps
+        steps = self.train_steps(task)
         return sorted({max(1, round(fraction * steps)) for fraction in self.budget})
 
     def checkpoint_every(self, task: TaskSpec) -> int:

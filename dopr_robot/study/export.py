@@ -82,8 +82,10 @@ def export_train_commands(config: StudyConfig, root: Path, script: Path) -> int:
         if done == train.steps:
             continue
         values = {k: v for k, v in train.to_dict().items() if k not in ("data", "out")}
-        path = root / "train_configs" / run.directory(root).relative_to(root / "runs")
-        path = path.with_suffix(".toml")
+        name = run.directory(root).relative_to(root / "runs")
+        # name + ".toml", not with_suffix: "adamw-lr0.001-s1" would lose ".001-s1", and every
+        # seed and lr with the same integer part would share (overwrite) one TOML
+        path = root / "train_configs" / f"{name}.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_toml({"train": values, "policy": policy.to_dict()}))
         command = [

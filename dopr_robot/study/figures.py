@@ -61,7 +61,7 @@ def plot_success_grid(summary: dict, path: Path) -> Path:
 
 
 def plot_budget(summary: dict, path: Path) -> Path:
-    """Per cell: validation AUC of the verdict runs at each budget checkpoint vs training step."""
+    """Per cell: test AUC of the verdict runs at each budget checkpoint vs training step."""
     cells = summary["cells"]
     figure, axes = _grid(len(cells))
     colours = _colours(list(cells[0]["tuned"]) if cells else [])
@@ -77,7 +77,7 @@ def plot_budget(summary: dict, path: Path) -> Path:
         axis.set_ylim(-0.02, 1.02)
         axis.set_title(cell["label"], fontsize=9)
         axis.set_xlabel("training step")
-        axis.set_ylabel("closed-loop AUC (validation)")
+        axis.set_ylabel("closed-loop AUC (test)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     figure.suptitle(

@@ -66,13 +66,16 @@ def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
 
 def train_and_test(config: StudyConfig, root: str, run: Run, video: bool) -> dict:
     """A verdict run: train it (or finish it), evaluate it on the test seeds (the verdict), then
-    each budget checkpoint on the validation seeds (success vs training step)."""
+    its earlier budget checkpoints on the same test seeds (success vs training step; the last
+    budget point is the verdict's own evaluation)."""
     root_path = Path(root)
     directory = _train(config, root_path, run)
     if diverged(directory) is None:
         _evaluate(config, root_path, run, "test", video=video)
-        for step in config.budget_steps(task_of(config, run.cell.task)):
-            _evaluate(config, root_path, run, "validation", video=False, step=step)
+        task = task_of(config, run.cell.task)
+        for step in config.budget_steps(task):
+            if step != config.train_steps(task):
+                _evaluate(config, root_path, run, "test", video=False, step=step)
     return {"job": f"verdict {directory.relative_to(root_path / 'runs')}"}
 
 

@@ -5,7 +5,7 @@ training: a cell × optimizer × learning rate × training seed. Selection is ne
 - tuning runs: every lr of the grid × tuning seeds 0 .. T-1, evaluated on the validation
   episode seeds; they choose each optimizer's lr per cell and nothing else;
 - verdict runs: the chosen lr × fresh verdict seeds T .. T+V-1, evaluated on the test episode
-  seeds (the verdict) and, at the budget checkpoints, on the validation episode seeds.
+  seeds (the verdict), and so are their earlier budget checkpoints (success vs training step).
 No network that took part in the choice is in the verdict. Runs of the two optimizers of a pair
 with the same seed share data order, sampling noise and initial weights (the trainer seeds all
 three from it), so their difference is paired.

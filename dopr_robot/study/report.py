@@ -89,9 +89,13 @@ def verdict_lines(summary: dict) -> list[str]:
         if stats.get("lr_at_edge")
     ]
     if edges:
+        margin = (
+            "by more than one standard error over tuning seeds"
+            if len(tuning) > 1
+            else "by any margin: with one tuning seed there is no standard error to allow for"
+        )
         lines += [
-            "**Caution, possibly not tuned** (the chosen lr beats its neighbour by more than "
-            "one standard error over tuning seeds): "
+            f"**Caution, possibly not tuned** (the chosen lr beats its neighbour {margin}): "
             + "; ".join(edges)
             + ". A better lr may lie outside the grid.",
             "",
@@ -125,7 +129,7 @@ def budget_sentence(comparison: dict) -> str:
         "about the same": "the difference stays about the same",
     }.get(trend, trend)
     return (
-        f"budget (validation AUC, mean paired difference, descriptive): {steps}; {said} "
+        f"budget (test AUC, mean paired difference, descriptive): {steps}; {said} "
         "(grows or shrinks: its size changed by more than the larger 95 % interval half-width)."
     )
 
@@ -359,8 +363,9 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         for comparison in cell["comparisons"]:
             lines += [*_difference_table(comparison), ""]
         lines += [
-            "Success vs training budget (verdict runs, validation episode seeds, AUC with 95 % "
-            "BCa intervals; last row: the paired difference):",
+            "Success vs training budget (verdict runs, test episode seeds, AUC with 95 % BCa "
+            "intervals; the last step is the verdict's own evaluation; last row: the paired "
+            "difference):",
             "",
             *_budget_table(cell),
             "",

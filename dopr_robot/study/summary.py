@@ -12,8 +12,9 @@ at any time from what the runs wrote. The rules:
   chance that a random candidate run beats a random base run on test AUC, ties half, averaged
   over cells) and the mean paired AUC difference, each with a 95 % stratified bootstrap interval
   (verdict seeds resampled within each cell, pairs kept together).
-- **Budget axis (verdict runs):** validation AUC at the budget checkpoints, mean over verdict
-  seeds per optimizer, and the paired difference at each.
+- **Budget axis (verdict runs):** test AUC at the budget checkpoints (the same test episode
+  seeds; the last point is the verdict's own number), mean over verdict seeds per optimizer, and
+  the paired difference at each.
 - **Caution:** a chosen lr at an end of its grid is flagged when it beats its neighbour by more
   than one standard error of their paired (same tuning seed) difference: then the best lr may lie
   outside the grid. Within one standard error the edge is not evidence of anything.
@@ -61,7 +62,9 @@ def run_record(config: StudyConfig, root: Path, run: Run) -> dict[str, Any]:
         record[split], record[f"{split}_auc"] = _curve(out, horizons, record["diverged"])
     if record["role"] == "verdict":
         record["budget_auc"] = {
-            str(step): _curve(run.budget_dir(root, step), horizons, record["diverged"])[1]
+            str(step): record["test_auc"]
+            if step == config.train_steps(task)
+            else _curve(run.budget_dir(root, step), horizons, record["diverged"])[1]
             for step in config.budget_steps(task)
         }
     return record
@@ -282,7 +285,7 @@ def _descriptive_comparisons(config: StudyConfig, tuned: dict, horizons: list[in
 
 
 def budget_trend(rows: list[dict]) -> str:
-    """Descriptive, from the mean paired validation-AUC difference at the first and the last
+    """Descriptive, from the mean paired test-AUC difference at the first and the last
     budget checkpoint: "grows" / "shrinks" when its size changes by more than the larger of the
     two intervals' half-widths, else "about the same". Not a test."""
     if len(rows) < 2:

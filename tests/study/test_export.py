@@ -70,7 +70,9 @@ def test_exported_command_trains_the_run_the_study_then_uses(tmp_path, monkeypat
         assert main(export) == 0
         lines = script.read_text().splitlines()
         # each command as one process (torchrun with one rank runs the same code)
-        commands = [shlex.split(line.replace("$GPUS", "1")) for line in lines if "torchrun" in line]
+        commands = [
+            shlex.split(line.replace("$GPUS", "1")) for line in lines if line.startswith("torchrun")
+        ]
         return [words[words.index("train") :] for words in commands]
 
     tuning = exported()
