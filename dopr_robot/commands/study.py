@@ -9,14 +9,16 @@ from pathlib import Path
 def add_parser(commands) -> None:
     study = commands.add_parser(
         "study",
-        help="collect, train optimizers x lrs x seeds, evaluate closed loop, write report.md",
+        help="collect, tune each optimizer's lr, train fresh verdict seeds, evaluate closed loop, "
+        "write report.md",
     )
     study.add_argument(
         "--preset",
-        choices=("quick", "default", "full"),
+        choices=("quick", "default", "long", "conditioning", "full"),  # study.config.PRESETS
         default="default",
-        help="a preset shipped in the package (dopr_robot/study/presets/): quick (under a "
-        "minute), default (~15 min on 2 CPU cores), full (GPU-sized)",
+        help="a preset shipped in the package (dopr_robot/study/presets/): quick (a pipeline "
+        "check, ~1.5 min), default (<= 20 min on 2 CPU cores), long (the default at 4x the "
+        "steps), conditioning (ill-conditioned inputs), full (GPU-sized)",
     )
     study.add_argument("--config", type=Path, help="a study TOML instead of a preset")
     study.add_argument("--out", type=Path, help="study directory (default: runs/<name>)")

@@ -31,15 +31,15 @@ Z_95 = float(stats.norm.ppf(0.975))
 
 
 def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval (scipy's `binomtest(...).proportion_ci(method="wilson")`) at the
+    two-sided confidence level of the normal quantile `z`."""
     if n <= 0:
         raise ValueError(f"need at least one episode, got n={n}")
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be in [0, {n}], got {successes}")
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
+    level = 2 * float(stats.norm.cdf(z)) - 1
+    interval = stats.binomtest(successes, n).proportion_ci(level, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def area_under_curve(horizons: Sequence[int], success: Sequence[float]) -> float:

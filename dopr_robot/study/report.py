@@ -92,7 +92,8 @@ def verdict_lines(summary: dict) -> list[str]:
         margin = (
             "by more than one standard error over tuning seeds"
             if len(tuning) > 1
-            else "by any margin: with one tuning seed there is no standard error to allow for"
+            else "by more than one standard error of the validation episodes' noise: with one "
+            "tuning seed, seed noise cannot be estimated and is not allowed for"
         )
         lines += [
             f"**Caution, possibly not tuned** (the chosen lr beats its neighbour {margin}): "

@@ -16,8 +16,9 @@ at any time from what the runs wrote. The rules:
   seeds; the last point is the verdict's own number), mean over verdict seeds per optimizer, and
   the paired difference at each.
 - **Caution:** a chosen lr at an end of its grid is flagged when it beats its neighbour by more
-  than one standard error of their paired (same tuning seed) difference: then the best lr may lie
-  outside the grid. Within one standard error the edge is not evidence of anything.
+  than one standard error of their difference — paired over tuning seeds, or with one tuning
+  seed from the validation episodes' binomial noise alone: then the best lr may lie outside the
+  grid. Within that margin the edge is not evidence of anything.
 - **Robustness (tuning runs):** validation success averaged over every lr and tuning seed.
 - **Diverged runs** (non-finite loss) count as failing every episode, and are listed.
 - **Bands:** 95 % BCa bootstrap over verdict seeds of the mean success.
@@ -104,35 +105,62 @@ def _success(path: Path, horizons: list[int]) -> dict[int, float] | None:
 
 def choose_learning_rates(config: StudyConfig, records: list[dict]) -> dict[tuple[str, str], dict]:
     """(cell key, optimizer) -> {"lr": chosen, "grid": {lr: mean validation AUC or None},
-    "per_seed": {lr: [validation AUC per tuning seed]}}, from the tuning runs only."""
+    "per_seed": {lr: [validation AUC per tuning seed]}, "episode_error": {lr: standard error of
+    the mean AUC from the episodes alone}}, from the tuning runs only."""
     choice = {}
     for cell in cells(config):
+        task = task_of(config, cell.task)
         for label in compared_optimizers(config):
-            grid, per_seed = {}, {}
+            grid, per_seed, episode_error = {}, {}, {}
             for lr in config.optimizers[label].lr:
-                aucs = [
-                    r["validation_auc"]
+                mine = [
+                    r
                     for r in sorted(records, key=lambda r: r["seed"])
                     if r["role"] == "tuning"
                     and r["cell"] == cell.key
                     and r["optimizer"] == label
                     and r["lr"] == lr
                 ]
+                aucs = [r["validation_auc"] for r in mine]
                 complete = len(aucs) == config.tuning_seeds and all(a is not None for a in aucs)
                 grid[lr] = float(np.mean(aucs)) if complete else None
                 per_seed[lr] = aucs if complete else None
+                episode_error[lr] = (
+                    _episode_error([r["validation"] for r in mine], task) if complete else None
+                )
             known = {lr: auc for lr, auc in grid.items() if auc is not None}
             chosen = (
                 max(known, key=lambda lr: (known[lr], -list(grid).index(lr))) if known else None
             )
-            choice[(cell.key, label)] = {"lr": chosen, "grid": grid, "per_seed": per_seed}
+            choice[(cell.key, label)] = {
+                "lr": chosen,
+                "grid": grid,
+                "per_seed": per_seed,
+                "episode_error": episode_error,
+            }
     return choice
+
+
+def _episode_error(curves: list[dict], task) -> float:
+    """Standard error of the seeds' mean AUC from episode noise alone: the AUC is a weighted sum
+    of per-H success rates, each binomial over the validation episodes. It ignores seed noise
+    (usually the larger part), so it is the least a difference must exceed to mean anything."""
+    horizons, n = task.horizons, task.validation_episodes
+    weights = [
+        area_under_curve(horizons, [1.0 if h == g else 0.0 for h in horizons]) for g in horizons
+    ]
+    variance = sum(
+        w * w * c[h] * (1 - c[h]) / n
+        for c in curves
+        for w, h in zip(weights, horizons, strict=True)
+    )
+    return float(np.sqrt(variance) / len(curves))
 
 
 def lr_at_edge(selection: dict) -> str | None:
     """ "largest" / "smallest" when the chosen lr is at that end of its grid and beats its
-    neighbour by more than one standard error of their paired difference over tuning seeds (by
-    any margin with one tuning seed, where there is no standard error)."""
+    neighbour by more than one standard error of their difference: over tuning seeds (paired by
+    seed) when there are two or more, else from the validation episodes alone."""
     known = {lr: auc for lr, auc in selection["grid"].items() if auc is not None}
     chosen = selection["lr"]
     if chosen is None or len(known) < 2:
@@ -145,7 +173,11 @@ def lr_at_edge(selection: dict) -> str | None:
         if chosen != end:
             continue
         difference = np.asarray(selection["per_seed"][end]) - selection["per_seed"][neighbour]
-        error = difference.std(ddof=1) / np.sqrt(len(difference)) if len(difference) > 1 else 0
+        if len(difference) > 1:
+            error = difference.std(ddof=1) / np.sqrt(len(difference))
+        else:
+            episodes = selection.get("episode_error", {})
+            error = np.hypot(episodes.get(end) or 0.0, episodes.get(neighbour) or 0.0)
         if difference.mean() > error:
             return name
     return None

@@ -40,6 +40,15 @@ def test_presets_load_and_check(preset):
         assert not config.optimizers[base].name.startswith("dopr-")
 
 
+def test_the_command_line_offers_every_preset():
+    from dopr_robot.cli import build_parser
+    from dopr_robot.study.config import PRESETS
+
+    study = build_parser()._subparsers._group_actions[0].choices["study"]
+    preset = next(a for a in study._actions if a.dest == "preset")
+    assert tuple(preset.choices) == PRESETS
+
+
 def test_default_preset_shape():
     """What the README and issue 13 promise for the default study: the mission's policies on
     two task families, at least 10 verdict seeds, separate tuning seeds, a budget axis."""

@@ -32,6 +32,7 @@ def _records(config, auc_by_optimizer_lr, missing=()):
                     "seed": seed,
                     "role": "tuning",
                     "validation_auc": None if (label, lr, seed) in missing else auc,
+                    "validation": {10: auc, 20: auc},
                 }
             )
     return records
@@ -201,3 +202,24 @@ def test_lr_at_edge_flags_an_end_only_beyond_one_standard_error():
     noisy = {3e-3: [0.95, 0.83], 1e-2: [0.80, 0.98], 3e-2: [0.70, 1.0]}
     assert lr_at_edge(_selection(3e-3, noisy)) is None
     assert lr_at_edge(_selection(3e-3, {3e-3: [1.0, 1.0]})) is None
+
+
+def test_with_one_tuning_seed_the_margin_is_the_episodes_standard_error():
+    one = {3e-3: [0.62], 1e-2: [0.60], 3e-2: [0.40]}
+    within = {**_selection(3e-3, one), "episode_error": {3e-3: 0.05, 1e-2: 0.05, 3e-2: 0.05}}
+    assert lr_at_edge(within) is None  # 0.02 < hypot(0.05, 0.05)
+    beyond = {**_selection(3e-3, {**one, 3e-3: [0.80]}), "episode_error": within["episode_error"]}
+    assert lr_at_edge(beyond) == "smallest"
+
+
+def test_episode_error_of_an_auc_is_binomial_through_the_trapezoid_weights():
+    from dopr_robot.study.summary import _episode_error
+
+    class Task:
+        horizons, validation_episodes = [1, 2, 4], 16
+
+    # AUC over log2 H at 1, 2, 4: weights 1/4, 1/2, 1/4
+    curve = {1: 0.5, 2: 0.5, 4: 0.5}
+    expected = np.sqrt((1 / 16 + 1 / 4 + 1 / 16) * 0.25 / 16)
+    assert _episode_error([curve], Task) == pytest.approx(expected)
+    assert _episode_error([{1: 1.0, 2: 1.0, 4: 0.0}], Task) == 0.0
