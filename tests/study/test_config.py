@@ -56,6 +56,7 @@ def test_default_preset_shape():
     assert len(config.tasks) >= 2
     for task in config.tasks:
         assert {"diffusion", "flow"} <= set(config.task_policies(task))
+    assert any("regression" in config.task_policies(task) for task in config.tasks)
     assert config.verdict_seeds >= 10 and config.tuning_seeds >= 1
     assert not set(config.tuning_seed_list) & set(config.verdict_seed_list)
     assert len(config.budget) >= 3 and config.budget[-1] == 1.0
