@@ -126,12 +126,12 @@ def budget_sentence(comparison: dict) -> str:
     trend = comparison["budget_trend"]
     said = {
         "grows": "the difference grows with training",
-        "shrinks": "the difference shrinks with training (sooner, not better)",
+        "shrinks": "the difference shrinks with training: sooner, not better",
         "about the same": "the difference stays about the same",
     }.get(trend, trend)
     return (
-        f"budget (test AUC, mean paired difference, descriptive): {steps}; {said} "
-        "(grows or shrinks: its size changed by more than the larger 95 % interval half-width)."
+        f"budget (test AUC, mean paired difference, descriptive): {steps}; {said} (grows or "
+        "shrinks means its size changed by more than the larger 95 % interval half-width)."
     )
 
 
@@ -266,7 +266,7 @@ def _video_links(cell: dict, root: Path) -> list[str]:
             parts = ", ".join(
                 f"[H={int(v.stem[1:])}]({v.relative_to(root).as_posix()})" for v in videos
             )
-            links.append(f"- {label} (training seed 0): {parts}")
+            links.append(f"- {label} (the first verdict seed): {parts}")
     return links
 
 
