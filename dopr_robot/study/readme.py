@@ -34,7 +34,7 @@ def results_section(root: Path, summary: dict, config: StudyConfig, figures: dic
         BEGIN,
         "",
         f"Generated from `{root.as_posix()}/summary.json` of the `{config.name}` study "
-        f"({len(summary['tuning_seeds'])} tuning seeds per optimizer and lr, "
+        f"({_count(len(summary['tuning_seeds']), 'tuning seed')} per optimizer and lr, "
         f"{len(summary['verdict_seeds'])} verdict seeds per optimizer; wall time "
         f"{wall_time(summary)} on the machine that ran it: {stage_breakdown(summary)}; code at "
         f"commit {commit}). The full report, with the per-H and budget tables, the lr selection, "
@@ -56,6 +56,10 @@ def results_section(root: Path, summary: dict, config: StudyConfig, figures: dic
         ]
     lines += [f"![validation loss vs closed-loop success]({figures['scatter']})", "", END]
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _commit(summary: dict, root: Path) -> str:
