@@ -128,8 +128,9 @@ def _check_same_settings(buffer: ReplayBuffer, config: CollectConfig) -> None:
         raise DataError(f"{buffer.path} was not written by `dopr-robot collect`; cannot resume it")
     if buffer.attrs.get("action_label") != ACTION_LABEL:
         raise DataError(
-            f"{buffer.path} stores the executed (noisy) action as its label, written before "
-            "clean labels; collect into a new store instead of resuming it"
+            f"{buffer.path} was collected before clean labels (its `action` is the executed "
+            "action, and it has no `action_executed`); collect into a new store instead of "
+            "resuming it"
         )
     wanted = config.to_dict()
     for key, value in wanted.items():
