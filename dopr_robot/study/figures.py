@@ -25,6 +25,16 @@ def _colours(labels: list[str]) -> dict[str, str]:
     return {label: palette[i % len(palette)] for i, label in enumerate(labels)}
 
 
+def _label_panel(axis, title: str, xlabel: str, ylabel: str) -> None:
+    """One cell's panel: a success-rate y axis, its title, labels, grid and legend."""
+    axis.set_ylim(-0.02, 1.02)
+    axis.set_title(title, fontsize=9)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+
+
 def _mean_and_band(axis, x, means, bands, colour, label) -> None:
     axis.plot(x, means, marker="o", color=colour, label=label)
     axis.fill_between(
@@ -46,12 +56,7 @@ def plot_success_grid(summary: dict, path: Path) -> Path:
             bands = [stats["band"][str(x)] for x in h]
             _mean_and_band(axis, h, means, bands, colours[label], f"{label} (lr {stats['lr']:g})")
         axis.set_xscale("log", base=2)
-        axis.set_ylim(-0.02, 1.02)
-        axis.set_title(cell["label"], fontsize=9)
-        axis.set_xlabel("task horizon H")
-        axis.set_ylabel("test success")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        _label_panel(axis, cell["label"], "task horizon H", "test success")
     figure.suptitle(
         f"{summary['study']}: closed-loop success at the chosen lr, mean over "
         f"{len(summary['verdict_seeds'])} verdict seeds (band: BCa bootstrap 95 %)",
@@ -74,12 +79,7 @@ def plot_budget(summary: dict, path: Path) -> Path:
             _mean_and_band(
                 axis, steps, means, bands, colours[label], f"{label} (lr {stats['lr']:g})"
             )
-        axis.set_ylim(-0.02, 1.02)
-        axis.set_title(cell["label"], fontsize=9)
-        axis.set_xlabel("training step")
-        axis.set_ylabel("closed-loop AUC (test)")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        _label_panel(axis, cell["label"], "training step", "closed-loop AUC (test)")
     figure.suptitle(
         f"{summary['study']}: sooner or better? Success vs training budget, mean over "
         f"{len(summary['verdict_seeds'])} verdict seeds (band: BCa bootstrap 95 %)",
@@ -107,12 +107,7 @@ def plot_val_loss_vs_success(summary: dict, path: Path) -> Path:
             )
         rho = scatter["spearman"]
         title = cell["label"] + ("" if rho is None else f"\nSpearman ρ = {rho:+.2f}")
-        axis.set_title(title, fontsize=9)
-        axis.set_xlabel("final validation loss (EMA)")
-        axis.set_ylabel("closed-loop AUC (validation)")
-        axis.set_ylim(-0.02, 1.02)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
+        _label_panel(axis, title, "final validation loss (EMA)", "closed-loop AUC (validation)")
     figure.suptitle("validation loss vs closed-loop success, every tuning run", fontsize=10)
     return _save(figure, path)
 

@@ -199,7 +199,8 @@ def _difference_table(comparison: dict) -> list[str]:
 
 
 def _budget_table(cell: dict) -> list[str]:
-    """Validation AUC of the verdict runs at each budget checkpoint, per optimizer."""
+    """Test AUC of the verdict runs at each budget checkpoint, per optimizer, and the paired
+    difference."""
     steps = cell["budget_steps"]
     lines = [
         "| optimizer | " + " | ".join(f"step {s}" for s in steps) + " |",

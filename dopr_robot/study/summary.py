@@ -108,6 +108,7 @@ def choose_learning_rates(config: StudyConfig, records: list[dict]) -> dict[tupl
     "per_seed": {lr: [validation AUC per tuning seed]}, "episode_error": {lr: standard error of
     the mean AUC from the episodes alone}}, from the tuning runs only."""
     choice = {}
+    tuning = sorted((r for r in records if r["role"] == "tuning"), key=lambda r: r["seed"])
     for cell in cells(config):
         task = task_of(config, cell.task)
         for label in compared_optimizers(config):
@@ -115,11 +116,8 @@ def choose_learning_rates(config: StudyConfig, records: list[dict]) -> dict[tupl
             for lr in config.optimizers[label].lr:
                 mine = [
                     r
-                    for r in sorted(records, key=lambda r: r["seed"])
-                    if r["role"] == "tuning"
-                    and r["cell"] == cell.key
-                    and r["optimizer"] == label
-                    and r["lr"] == lr
+                    for r in tuning
+                    if r["cell"] == cell.key and r["optimizer"] == label and r["lr"] == lr
                 ]
                 aucs = [r["validation_auc"] for r in mine]
                 complete = len(aucs) == config.tuning_seeds and all(a is not None for a in aucs)
