@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .dopr import AP_DEFAULTS, DoPr
-from .gp import GPOptimizer
+from .gp import GPOptimizer, fusable
 
 OPTIMIZER_NAMES = ("adamw", "muon", "sgd", "dopr-adamw", "dopr-muon", "dopr-sgd")
 COMMON_DEFAULTS = dict(lr=1e-4, weight_decay=1e-6)
@@ -21,7 +21,8 @@ ADAMW_DEFAULTS = dict(betas=(0.95, 0.999), eps=1e-8)
 def build_optimizer(name: str, model: nn.Module, **hparams) -> torch.optim.Optimizer:
     """Build optimizer `name` over `model`'s parameters (or `params=` groups).
 
-    adamw -> torch.optim.AdamW; sgd -> torch.optim.SGD; muon -> GPOptimizer(base="muon"), i.e.
+    adamw -> torch.optim.AdamW (its fused kernel where the parameters allow it, unless `fused`
+    or `foreach` is given); sgd -> torch.optim.SGD; muon -> GPOptimizer(base="muon"), i.e.
     torch's Muon on Linear/Conv weights and AdamW on the rest; dopr-X -> DoPr(base=X).
     AP settings (gamma, damping, statistic, ema_decay, update_every, max_rows, bias, conv_factor)
     are accepted by the dopr-* names only.
@@ -47,10 +48,18 @@ def build_optimizer(name: str, model: nn.Module, **hparams) -> torch.optim.Optim
     params = model.parameters() if params is None else params
     try:
         if name == "adamw":
+            params = list(params)
+            if "fused" not in settings and "foreach" not in settings:
+                settings["fused"] = fusable(_tensors(params))
             return torch.optim.AdamW(params, **{**ADAMW_DEFAULTS, **settings})
         return torch.optim.SGD(params, **settings)
     except TypeError as error:  # an unknown keyword, named by torch
         raise ValueError(f"invalid setting for {name!r}: {error}") from None
+
+
+def _tensors(params: list) -> list[torch.Tensor]:
+    """The parameters of a list of tensors or of param-group dicts."""
+    return [p for item in params for p in (item["params"] if isinstance(item, dict) else [item])]
 
 
 def _with_adamw_defaults(base: str, settings: dict) -> dict:

@@ -60,8 +60,11 @@ class TrainConfig(StrictConfig):
     """weights, data order, noise: same seed, same numbers (CPU)"""
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     """auto (cuda if available) | cpu | cuda | cuda:N"""
+    fast_path: bool = True
+    """fused AdamW and the GEMM weight gradient of large Conv1d kernels (see docs/design.md);
+    false = plain eager PyTorch (per-tensor AdamW, oneDNN's conv gradients), as runs before it"""
     bf16: bool = False
-    """bf16 autocast for forward/loss on CUDA (ignored on CPU)"""
+    """bf16 autocast for forward/loss, on CUDA and on CPUs with native bf16 (AVX-512 BF16, AMX)"""
     tensorboard: bool = False
     """also write TensorBoard scalars (needs the tensorboard package)"""
 

@@ -36,6 +36,7 @@ from ..errors import UserError
 from ..optim import build_optimizer
 from ..policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
 from ..provenance import versions
+from . import fast_path
 from .checkpoint import (
     latest_checkpoint,
     load_optimizer_state,
@@ -47,6 +48,8 @@ from .config import TrainConfig
 from .ema import EMA
 
 VAL_SEED_OFFSET = 10_000_019  # validation noise: fixed, and never a training step's
+# train settings added since a checkpoint may have been written, with the meaning they had then
+TRAIN_BEFORE_THEY_EXISTED = {"fast_path": False}
 
 
 class TrainingDiverged(UserError):
@@ -132,13 +135,15 @@ class Trainer:
         self.model: torch.nn.Module = self.policy
         if self.rank.world > 1:
             self.model = torch.nn.parallel.DistributedDataParallel(self.policy)
+        self._params = list(self.policy.parameters())
+        fast_path.apply(self.policy, train, self.device)
         try:
             self.optimizer = build_optimizer(
                 train.optimizer,
                 self.policy,
                 lr=train.lr,
                 weight_decay=train.weight_decay,
-                **train.optimizer_kwargs,
+                **fast_path.optimizer_settings(train),
             )
         except (TypeError, ValueError) as error:
             raise UserError(f"optimizer settings: {error}") from None
@@ -229,7 +234,7 @@ class Trainer:
             if section == "train":
                 # a larger `steps` extends the run: the only setting a resume may change; and
                 # a run moved with (or away from) its data still resumes
-                theirs = {**theirs, "steps": ours.get("steps")}
+                theirs = {**TRAIN_BEFORE_THEY_EXISTED, **theirs, "steps": ours.get("steps")}
                 differing = differing_settings_with_paths(theirs, ours, "out", ("data",))
             else:
                 differing = differing_settings(theirs, ours)
@@ -261,19 +266,14 @@ class Trainer:
     # ---- the loop ----------------------------------------------------------------------------
 
     def autocast(self):
-        if self.train_config.bf16 and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.train_config.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def train_step(self) -> dict[str, float]:
         config = self.train_config
-        torch.manual_seed(
-            int(
-                np.random.SeedSequence([config.seed, self.step, self.rank.index]).generate_state(1)[
-                    0
-                ]
-            )
-        )  # image crops
+        if self._has_images:
+            self._seed_image_crops()
         batch = self.dataset[self.batch_indices(self.step)]
         noise = StepNoise(
             config.seed, self.step, config.batch_size, self._rows(config.batch_size), self.device
@@ -300,13 +300,27 @@ class Trainer:
         self.step += 1
         return {"loss": loss.item(), "grad_norm": grad_norm, "lr": self.scheduler.get_last_lr()[0]}
 
+    def _seed_image_crops(self) -> None:
+        """Seed torch's global generator, which robomimic's crop randomizer draws from, from
+        (seed, step, rank). Only image policies draw from it. On CPU only the CPU generator is
+        seeded: `torch.manual_seed` would also queue a lazy CUDA seeding call, with a formatted
+        stack trace, on every step of a CUDA build without a GPU (a quarter millisecond, and a
+        queue that grows for the whole run)."""
+        config = self.train_config
+        entropy = np.random.SeedSequence([config.seed, self.step, self.rank.index])
+        seed = int(entropy.generate_state(1)[0])
+        if self.device.type == "cpu":
+            torch.default_generator.manual_seed(seed)
+        else:
+            torch.manual_seed(seed)
+
     def _clip_gradients(self, max_norm: float) -> float:
         """clip_grad_norm_'s result, but the rescale runs only when the norm exceeds the limit
         (torch always multiplies, by 1.0 when within it)."""
-        grads = [p.grad for p in self.policy.parameters() if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm(grads)
+        params = [p for p in self._params if p.grad is not None]
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
         if norm > max_norm:
-            torch.nn.utils.clip_grads_with_norm_(self.policy.parameters(), max_norm, norm)
+            torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
         return float(norm)
 
     def _finite(self, loss: torch.Tensor) -> bool:

@@ -21,6 +21,15 @@ def test_every_name_trains_a_conv_net(name):
     assert isinstance(opt, expected.get(name, DoPr))
 
 
+@pytest.mark.parametrize("name", ["adamw", "dopr-adamw", "muon"])
+def test_adamw_runs_fused_on_cpu_unless_told_otherwise(name):
+    model = ConvNet(dtype=torch.float32)
+    assert build_optimizer(name, model).param_groups[0]["fused"] is True
+    assert build_optimizer(name, model, fused=False).param_groups[0]["fused"] is False
+    if name == "adamw":  # torch's own switch for the per-tensor loop still works
+        assert not build_optimizer(name, model, foreach=True).param_groups[0]["fused"]
+
+
 @pytest.mark.parametrize(
     "settings,named",
     [
@@ -38,6 +47,7 @@ def test_every_name_trains_a_conv_net(name):
         (dict(eps=-1.0), "eps: -1.0"),
         (dict(momentum=1.5), "momentum: 1.5"),
         (dict(ns_steps=0), "ns_steps: 0"),
+        (dict(fused="yes"), "fused: 'yes'"),
         (dict(adjust_lr_fn="magic"), "adjust_lr_fn: 'magic'"),
     ],
 )

@@ -69,7 +69,9 @@ def test_failure_without_previous_inverse_passes_the_raw_gradient(monkeypatch):
     twin = nn.Linear(4, 2)
     twin.load_state_dict(layer.state_dict())
     opt = DoPr(layer, update_every=1, lr=0.1)
-    base = torch.optim.AdamW(twin.parameters(), lr=0.1, weight_decay=1e-6, betas=(0.95, 0.999))
+    base = torch.optim.AdamW(
+        twin.parameters(), lr=0.1, weight_decay=1e-6, betas=(0.95, 0.999), fused=True
+    )
     x = torch.randn(8, 4)
     for model, optimizer in ((layer, opt), (twin, base)):
         model(x).pow(2).sum().backward()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from dopr_robot.optim import DoPr, build_optimizer
+from dopr_robot.optim import DoPr, GPOptimizer, build_optimizer
 
 from .helpers import ConvNet, batches, mlp, train
 
@@ -95,11 +95,55 @@ def test_ap_off_equals_torch_adamw_step_for_step():
     model_a, data = mlp(dtype=torch.float32), batches(6, 32, (6,), 3, dtype=torch.float32)
     model_b = mlp(dtype=torch.float32)
     model_b.load_state_dict(model_a.state_dict())
-    ours = DoPr(model_a, base="adamw", ap=False, lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99))
-    theirs = torch.optim.AdamW(model_b.parameters(), lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99))
+    ours = DoPr(
+        model_a, base="adamw", ap=False, lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99), fused=True
+    )
+    theirs = torch.optim.AdamW(
+        model_b.parameters(), lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99), fused=True
+    )
     train(model_a, ours, data)
     train(model_b, theirs, data)
     for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_adamw_core_follows_torchs_fused_or_unfused_kernel_bit_for_bit(fused):
+    """The default (fused where the parameters allow) is torch's fused AdamW; fused=False is its
+    per-tensor loop, the numbers of runs made before the fused default."""
+    torch.manual_seed(5)
+    model_a, data = mlp(dtype=torch.float32), batches(6, 32, (6,), 3, dtype=torch.float32)
+    model_b = mlp(dtype=torch.float32)
+    model_b.load_state_dict(model_a.state_dict())
+    settings = dict(lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99))
+    ours = GPOptimizer(model_a, base="adamw", **settings, **({} if fused else {"fused": False}))
+    theirs = torch.optim.AdamW(model_b.parameters(), **settings, fused=fused)
+    train(model_a, ours, data)
+    train(model_b, theirs, data)
+    assert ours.param_groups[0]["fused"] is fused
+    for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_checkpoint_from_before_fused_resumes_unfused():
+    """Param groups saved before the `fused` setting existed load and keep stepping unfused."""
+    torch.manual_seed(6)
+    model, data = mlp(dtype=torch.float32), batches(4, 16, (6,), 3, dtype=torch.float32)
+    twin = mlp(dtype=torch.float32)
+    twin.load_state_dict(model.state_dict())
+    old = GPOptimizer(model, base="adamw", lr=1e-2, fused=False)
+    train(model, old, data[:2])
+    saved = old.state_dict()
+    for group in saved["param_groups"]:
+        del group["fused"]
+    resumed = GPOptimizer(model, base="adamw", lr=1e-2)
+    resumed.load_state_dict(saved)
+    reference = torch.optim.AdamW(
+        twin.parameters(), lr=1e-2, weight_decay=1e-6, betas=(0.95, 0.999)
+    )
+    train(twin, reference, data)
+    train(model, resumed, data[2:])
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -112,7 +156,7 @@ def test_ap_off_equals_torch_muon_plus_adamw_step_for_step():
     matrices = [m.weight for m in model_b.modules() if isinstance(m, nn.Linear)]
     others = [p for p in model_b.parameters() if all(p is not w for w in matrices)]
     muon = torch.optim.Muon(matrices, lr=1e-2, weight_decay=0.1, adjust_lr_fn="match_rms_adamw")
-    adamw = torch.optim.AdamW(others, lr=1e-2, weight_decay=0.1, betas=(0.95, 0.999))
+    adamw = torch.optim.AdamW(others, lr=1e-2, weight_decay=0.1, betas=(0.95, 0.999), fused=True)
     for x, y in data:
         ((model_a(x) - y) ** 2).mean().backward()
         ours.step()

@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from .conv import Conv1d
+
 
 class SinusoidalEmbedding(nn.Module):
     """Transformer-style sinusoidal embedding of a scalar time/step per sample."""
@@ -34,7 +36,7 @@ class SinusoidalEmbedding(nn.Module):
 class Conv1dBlock(nn.Sequential):
     def __init__(self, in_ch: int, out_ch: int, kernel: int, groups: int = 8) -> None:
         super().__init__(
-            nn.Conv1d(in_ch, out_ch, kernel, padding=kernel // 2),
+            Conv1d(in_ch, out_ch, kernel, padding=kernel // 2),
             nn.GroupNorm(groups, out_ch),
             nn.Mish(),
         )
@@ -48,7 +50,7 @@ class ConditionalResidualBlock1D(nn.Module):
         self.block1 = Conv1dBlock(in_ch, out_ch, kernel)
         self.block2 = Conv1dBlock(out_ch, out_ch, kernel)
         self.film = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, 2 * out_ch))
-        self.residual = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+        self.residual = Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         scale, shift = self.film(cond).unsqueeze(-1).chunk(2, dim=1)
@@ -93,7 +95,7 @@ class ConditionalUnet1D(nn.Module):
                     [
                         ConditionalResidualBlock1D(c_in, c_out, film_dim, kernel),
                         ConditionalResidualBlock1D(c_out, c_out, film_dim, kernel),
-                        nn.Identity() if last else nn.Conv1d(c_out, c_out, 3, stride=2, padding=1),
+                        nn.Identity() if last else Conv1d(c_out, c_out, 3, stride=2, padding=1),
                     ]
                 )
             )
@@ -116,7 +118,7 @@ class ConditionalUnet1D(nn.Module):
                 )
             )
         self.final = nn.Sequential(
-            Conv1dBlock(down_dims[0], down_dims[0], kernel), nn.Conv1d(down_dims[0], action_dim, 1)
+            Conv1dBlock(down_dims[0], down_dims[0], kernel), Conv1d(down_dims[0], action_dim, 1)
         )
 
     def forward(

@@ -1,0 +1,79 @@
+"""The trainer's fast path (fused AdamW, GEMM conv weight gradients) and bf16 on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dopr_robot.envs.collect import collect
+from dopr_robot.envs.config import CollectConfig
+from dopr_robot.errors import UserError
+from dopr_robot.policies.nets.conv import Conv1d
+from dopr_robot.train import Trainer, latest_checkpoint
+from dopr_robot.train import fast_path as fast_path_module
+from dopr_robot.train import train as run_training
+
+from .test_trainer import POLICY, config
+
+UNET = POLICY.model_copy(update={"backbone": "unet", "unet_down_dims": [8, 16]})
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "balance.zarr"
+    settings = CollectConfig(env_id="dopr_robot/Balance-v0", task_horizon=40, episodes=5)
+    collect(settings, path, progress=False)
+    return path
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "dopr-adamw", "muon"])
+def test_the_fast_path_fuses_adamw_and_off_it_is_plain_eager_pytorch(store, tmp_path, optimizer):
+    runs = {}
+    for fast in (True, False):
+        settings = config(store, tmp_path / str(fast), optimizer=optimizer, fast_path=fast)
+        trainer = Trainer(settings, UNET, progress=False)
+        assert trainer.optimizer.param_groups[0]["fused"] is fast
+        convs = [m for m in trainer.policy.modules() if isinstance(m, Conv1d)]
+        assert convs and all(m.gemm_weight_grad is fast for m in convs)
+        runs[fast] = [trainer.train_step()["loss"] for _ in range(4)]
+    # the forward is the same; the updates are the same sums in another order, so the losses
+    # agree closely, but not bitwise: Adam turns rounding in near-zero gradients into +-lr steps
+    assert runs[True][0] == runs[False][0]
+    assert runs[True][1:] == pytest.approx(runs[False][1:], rel=1e-2)
+    assert runs[True] != runs[False]
+
+
+def test_a_checkpoint_from_before_the_fast_path_resumes_only_as_it_ran(store, tmp_path):
+    """Runs written before `fast_path` existed trained plain eager PyTorch: they resume with
+    fast_path = false, and the default is refused with the setting named."""
+    run = tmp_path / "old"
+    run_training(config(store, run, steps=3, fast_path=False), POLICY, progress=False)
+    saved = latest_checkpoint(run) / "config.json"
+    record = json.loads(saved.read_text())
+    del record["train"]["fast_path"]
+    saved.write_text(json.dumps(record))
+    with pytest.raises(UserError, match="fast_path"):
+        run_training(config(store, run, steps=6), POLICY, resume=True, progress=False)
+    settings = config(store, run, steps=6, fast_path=False)
+    assert run_training(settings, POLICY, resume=True, progress=False).steps == 6
+
+
+@pytest.mark.skipif(
+    not fast_path_module.cpu_has_native_bf16(), reason="this CPU has no native bf16"
+)
+def test_bf16_autocast_trains_on_a_cpu_with_native_bf16(store, tmp_path):
+    settings = config(store, tmp_path / "bf16", bf16=True, device="cpu")
+    trainer = Trainer(settings, UNET, progress=False)
+    with trainer.autocast():
+        assert torch.is_autocast_enabled("cpu")
+        assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    losses = [trainer.train_step()["loss"] for _ in range(4)]
+    assert all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_bf16_on_a_cpu_without_it_is_one_sentence(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(fast_path_module, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(UserError, match="no native bf16"):
+        Trainer(config(store, tmp_path / "x", bf16=True, device="cpu"), POLICY, progress=False)
