@@ -10,7 +10,10 @@ every step), and — for the U-Net — the exact patch factor (conv_factor="full
 channel⊗tap Kronecker factor, with how closely the default's update follows the exact one
 (cosine similarity per layer). Optimizers are timed in interleaved rounds and the median
 per-step time is used, so the machine's drift affects every optimizer alike. Prints the ratios
-DoPr-X / X.
+DoPr-X / X and, beside each, DoPr's floor: the base optimizer's step plus the products that exact
+AP cannot avoid (per preconditioned layer and step, its gradient matrix times its fixed damped
+inverse(s), into preallocated buffers; no statistics, refreshes, checks or bookkeeping), timed in
+the same rounds. Goal: DoPr at its defaults <= 1.10 x its floor, on the MLP and the U-Net.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 
 import torch
 
-from dopr_robot.optim import AP_DEFAULTS, build_optimizer
+from dopr_robot.optim import AP_DEFAULTS, DoPr, build_optimizer
 from dopr_robot.policies.nets import ConditionalUnet1D, ResidualMLP
 
 BATCH, HORIZON, ACTION_DIM, OBS_DIM, OBS_HORIZON = 256, 16, 10, 20, 2
@@ -50,6 +53,30 @@ def unet_case():
     return net, lambda: ((net(sample, t, c) - noise) ** 2).mean()
 
 
+class Floor:
+    """The base optimizer's step, then each preconditioned layer's per-step AP product(s) with
+    fixed inverses, exactly as DoPr's layer adapters compute them (one [out, d] x [d, d] product
+    for a Linear layer with its bias column; the two small Kronecker products for a conv)."""
+
+    def __init__(self, base: str, model: torch.nn.Module, **settings) -> None:
+        self.base = build_optimizer(base, model, **settings)
+        probe = DoPr(model)  # only to learn which layers AP preconditions, and their factor sizes
+        probe.remove_hooks()
+        self.products = []
+        for layer in probe._layers:
+            inverses = [torch.eye(side) for side in layer.factor_dims]
+            gradient = torch.randn(layer.out_features, layer.dim)
+            self.products.append((layer, gradient, inverses))
+
+    def step(self) -> None:
+        self.base.step()
+        for layer, gradient, inverses in self.products:
+            layer.precondition(gradient, inverses)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.base.zero_grad(set_to_none=set_to_none)
+
+
 def time_steps(model, optimizer, loss_fn, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
@@ -65,7 +92,11 @@ def measure(case, variants: dict[str, tuple[str, dict]], steps: int, rounds: int
     for label, (name, settings) in variants.items():
         torch.manual_seed(0)
         model, loss_fn = case()
-        runs[label] = (model, build_optimizer(name, model, lr=1e-4, **settings), loss_fn)
+        if name.startswith("floor-"):
+            optimizer = Floor(name.removeprefix("floor-"), model, lr=1e-4)
+        else:
+            optimizer = build_optimizer(name, model, lr=1e-4, **settings)
+        runs[label] = (model, optimizer, loss_fn)
         time_steps(*runs[label], steps=max(3, steps // 5))  # warm-up: allocations, first refresh
     times = {label: [] for label in variants}
     for _ in range(rounds):
@@ -110,18 +141,21 @@ def main() -> None:
     steps, rounds = (5, 2) if args.quick else (args.steps, args.rounds)
     variants = {
         "adamw": ("adamw", {}),
+        "floor-adamw": ("floor-adamw", {}),
         "dopr-adamw": ("dopr-adamw", {}),
         "dopr-adamw (per-batch)": ("dopr-adamw", FAITHFUL),
         "dopr-adamw (no refresh)": ("dopr-adamw", NO_REFRESH),
         "dopr-adamw (full conv)": ("dopr-adamw", FULL_CONV),
         "muon": ("muon", {}),
+        "floor-muon": ("floor-muon", {}),
         "dopr-muon": ("dopr-muon", {}),
         "dopr-muon (per-batch)": ("dopr-muon", FAITHFUL),
     }
     defaults = ", ".join(f"{k}={AP_DEFAULTS[k]}" for k in ("statistic", "update_every", "max_rows"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}")
     print(f"DoPr defaults: {defaults}; per-batch: statistic=batch, update_every=1, all rows")
-    print("no refresh: factors from the warm-up only (the cost floor of the exact AP product)")
+    print("no refresh: factors from the warm-up only (what is left when refreshes cost nothing)")
+    print("floor-X: X's step plus the per-step AP products alone, with fixed inverses")
     for title, case in (("residual MLP", mlp_case), ("conditional U-Net 1D", unet_case)):
         model, _ = case()
         params = sum(p.numel() for p in model.parameters())
@@ -134,7 +168,11 @@ def main() -> None:
         for label, seconds in times.items():
             if label.startswith("dopr-"):
                 base = label.split()[0].removeprefix("dopr-")
-                print(f"  ratio {label} / {base}: {seconds / times[base]:.3f}")
+                floor = times[f"floor-{base}"]
+                print(
+                    f"  ratio {label:<24} / {base}: {seconds / times[base]:.3f}   floor "
+                    f"{floor / times[base]:.3f}   measured / floor {seconds / floor:.3f}"
+                )
     cosines = sorted(kronecker_agreement())
     print(
         f"\nU-Net conv layers, Kronecker vs exact patch factor (one batch, gamma="

@@ -1,19 +1,27 @@
-"""Training throughput per policy x optimizer, and the training loop's overhead.
+"""Training throughput: the fast path against eager PyTorch, and the training loop's overhead.
 
     python bench/train_throughput.py [--steps 60] [--rounds 3] [--quick]
 
-On state data (balance demonstrations, 9-D state, 1-D action; batch 256, Tp 16, To 2, Ta 8):
-- samples/s of the trainer's step (`Trainer.train_step`: batch gather, noise, forward, backward,
-  clipping, optimizer, LR schedule, EMA), per policy (flow, diffusion, regression on the MLP
-  backbone; flow on the U-Net) and optimizer (adamw, dopr-adamw, muon, dopr-muon);
-- the same network's bare step on a batch gathered once (forward + loss, backward, optimizer
-  step), measured in alternating rounds in the same process; the overhead is loop / bare − 1.
-Goal: overhead <= 10 %.
+On state data (balance demonstrations, 9-D state, 1-D action; To 2):
+
+1. The trainer's step (`Trainer.train_step`) on the default fast path, with bf16 autocast on top,
+   and with `fast_path = false` (plain eager PyTorch: per-tensor AdamW, oneDNN's conv gradients),
+   timed in interleaved rounds in one process, for
+   - the default study's MLP (width 128, depth 2, batch 128; flow, diffusion and regression,
+     AdamW and DoPr-AdamW), and
+   - a diffusion policy on diffusion_policy's default U-Net widths (256, 512, 1024; 63 M
+     parameters) at batch 64 (its batch of 256 takes seconds per step on two cores).
+   Goal: fast / eager >= 1.3 on both networks.
+2. samples/s of the trainer's step per policy (flow, diffusion, regression on the MLP backbone at
+   width 256, batch 256; flow on the default U-Net) and optimizer (adamw, dopr-adamw, muon,
+   dopr-muon), against the same network's bare step on a batch gathered once (forward + loss,
+   backward, optimizer step); the overhead is loop / bare − 1. Goal: overhead <= 10 %.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +35,9 @@ from dopr_robot.policies import PolicyConfig, StepNoise
 from dopr_robot.train import TrainConfig, Trainer
 
 OPTIMIZERS = ("adamw", "dopr-adamw", "muon", "dopr-muon")
+STUDY_MLP = dict(backbone="mlp", mlp_width=128, mlp_depth=2, pred_horizon=8, action_horizon=4)
+DP_UNET = dict(backbone="unet", unet_down_dims=[256, 512, 1024])
+PATHS = {"eager": dict(fast_path=False), "fast": {}, "fast+bf16": dict(bf16=True)}
 POLICIES = [("flow", "mlp"), ("diffusion", "mlp"), ("regression", "mlp"), ("flow", "unet")]
 
 
@@ -35,6 +46,44 @@ def timed(fn, steps: int) -> float:
     for _ in range(steps):
         fn()
     return (time.perf_counter() - start) / steps
+
+
+def trainer_for(store: Path, out: Path, policy: PolicyConfig, batch: int, **train) -> Trainer:
+    config = TrainConfig(
+        data=str(store),
+        out=str(out),
+        steps=10**6,
+        batch_size=batch,
+        val_every=10**6,
+        checkpoint_every=10**6,
+        **train,
+    )
+    return Trainer(config, policy, progress=False)
+
+
+def fast_against_eager(
+    store: Path, folder: Path, label: str, policy, batch, optimizer, steps, args
+):
+    """Median s/step of the trainer's step per path, in interleaved rounds; prints the ratios."""
+    trainers = {}
+    for path, settings in PATHS.items():
+        out = folder / f"{label}-{optimizer}-{path}".replace(" ", "_")
+        trainers[path] = trainer_for(store, out, policy, batch, optimizer=optimizer, **settings)
+        trainers[path].train_step()  # warm-up: allocations, the first DoPr refresh
+    times = {path: [] for path in trainers}
+    for _ in range(args.rounds):
+        for path, trainer in trainers.items():
+            times[path].append(timed(trainer.train_step, steps))
+    median = {path: statistics.median(values) for path, values in times.items()}
+    eager = median["eager"]
+    print(
+        f"  {label:<28} {optimizer:<10} eager {batch / eager:8,.0f} samples/s   "
+        + "   ".join(
+            f"{p} {batch / median[p]:8,.0f} ({eager / median[p]:.2f}x)"
+            for p in PATHS
+            if p != "eager"
+        )
+    )
 
 
 def measure(store: Path, out: Path, kind: str, backbone: str, optimizer: str, args) -> tuple:
@@ -77,7 +126,7 @@ def main() -> None:
     if args.quick:
         args.steps, args.rounds = 10, 1
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 256, state data")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, state data")
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "balance.zarr"
         collect(
@@ -87,6 +136,19 @@ def main() -> None:
             store,
             progress=False,
         )
+        folder = Path(folder)
+        print("\nfast path vs eager PyTorch (trainer step; ratio = eager time / this path's time)")
+        for kind in ("flow", "diffusion", "regression"):
+            for optimizer in ("adamw", "dopr-adamw"):
+                policy = PolicyConfig(kind=kind, **STUDY_MLP)
+                label = f"{kind} study MLP (b 128)"
+                fast_against_eager(store, folder, label, policy, 128, optimizer, args.steps, args)
+        policy = PolicyConfig(kind="diffusion", **DP_UNET)
+        steps = max(2, args.steps // 20)
+        for optimizer in ("adamw", "dopr-adamw"):
+            label = "diffusion DP U-Net (b 64)"
+            fast_against_eager(store, folder, label, policy, 64, optimizer, steps, args)
+        print("\nloop overhead on the fast path (trainer step vs bare step, batch 256)")
         for kind, backbone in POLICIES:
             for optimizer in OPTIMIZERS if backbone == "mlp" else ("adamw", "dopr-adamw"):
                 out = Path(folder) / f"{kind}-{backbone}-{optimizer}"
