@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .factor import DAMPING_MODES, damped_inverse
+from .factor import DAMPING_MODES, all_finite, damped_inverse
 from .gp import GPOptimizer, check_range
 from .layers import CONV_FACTORS, LayerAdapter, adapter_for
 
@@ -67,6 +67,11 @@ def validate_ap_hyperparameters(group: dict) -> None:
 def _statistic_dtype(weight: torch.Tensor) -> torch.dtype:
     """float32 statistics (float64 for a float64 model), whatever bf16/fp16 the forward ran in."""
     return torch.float64 if weight.dtype == torch.float64 else torch.float32
+
+
+def _reads_are_free(device: torch.device) -> bool:
+    """On CPU a tensor's value is already in host memory: reading it synchronises nothing."""
+    return device.type == "cpu"
 
 
 class _StatisticHook:
@@ -329,7 +334,7 @@ class DoPr(GPOptimizer):
         state["ap_refreshes"] = state.get("ap_refreshes", 0) + 1
         state.setdefault("ap_failures", 0)
         state.setdefault("ap_fallbacks", 0)
-        if not all(bool(torch.isfinite(sigma).all()) for sigma in sigmas):
+        if not all(bool(all_finite(sigma)) for sigma in sigmas):
             # checked before the EMA: one non-finite batch would otherwise poison it for good
             state["ap_failures"] += 1
             return
@@ -379,13 +384,19 @@ class DoPr(GPOptimizer):
         gradient = layer.grad_matrix(grads).to(inverses[0].dtype)
         matrix = layer.precondition(gradient, inverses)
         # Never let a bad factor put NaN into the weights: a non-finite AP gradient falls back
-        # to the raw gradient for this step. Decided on the device (torch.where), not with a
-        # host sync per layer per step; the count is a device tensor read only by
+        # to the raw gradient for this step. On CUDA this is decided on the device (torch.where),
+        # not with a host sync per layer per step; on CPU reading the flag costs nothing, and
+        # skips where's full pass over the matrix. The count is a tensor read only by
         # diagnostics(). A gradient that was already non-finite (a diverged loss) is the base
         # optimizer's business, not an AP failure.
-        finite = torch.isfinite(matrix).all()
-        matrix = torch.where(finite, matrix, gradient)
-        failed = (~finite & torch.isfinite(gradient).all()).to(torch.int64)
+        finite = all_finite(matrix)
+        if not _reads_are_free(matrix.device):
+            matrix = torch.where(finite, matrix, gradient)
+            failed = (~finite & all_finite(gradient)).to(torch.int64)
+        elif bool(finite):
+            failed = torch.zeros((), dtype=torch.int64)
+        else:
+            matrix, failed = gradient, all_finite(gradient).to(torch.int64)
         previous = state.get("ap_nonfinite_steps")
         state["ap_nonfinite_steps"] = failed if previous is None else previous + failed
         return {

@@ -45,9 +45,17 @@ def damping_value(sigma: torch.Tensor, gamma: float, mode: str) -> float:
     return max(gamma * scale, noise, DAMPING_FLOOR)
 
 
+def all_finite(matrix: torch.Tensor) -> torch.Tensor:
+    """Whether every entry is finite, as a 0-d bool tensor, from one sum: NaN and ±inf survive
+    a sum, and a sum of finite float32 entries overflows only if they average above ~1e33 / n,
+    a matrix that counts as a failure anyway. One reduction instead of isfinite's five
+    elementwise passes and `all` (a quarter of DoPr's step on a 256-wide MLP)."""
+    return torch.isfinite(matrix.sum())
+
+
 def _try_cholesky(matrix: torch.Tensor) -> torch.Tensor | None:
     factor, info = torch.linalg.cholesky_ex(matrix)
-    if int(info) != 0 or not torch.isfinite(factor).all():
+    if int(info) != 0 or not all_finite(factor):
         return None
     return factor
 
@@ -55,7 +63,7 @@ def _try_cholesky(matrix: torch.Tensor) -> torch.Tensor | None:
 def damped_inverse(sigma: torch.Tensor, gamma: float, mode: str) -> InverseResult:
     """(Σ + λI)⁻¹ in Σ's dtype (float32 statistics stay float32), with the fallback chain."""
     sigma = 0.5 * (sigma + sigma.T)
-    if not torch.isfinite(sigma).all():
+    if not all_finite(sigma):
         return InverseResult(None, float("nan"), float("nan"), 0, "non-finite statistic")
     damping = damping_value(sigma, gamma, mode)
     eye = torch.eye(sigma.shape[0], dtype=sigma.dtype, device=sigma.device)
@@ -68,7 +76,7 @@ def damped_inverse(sigma: torch.Tensor, gamma: float, mode: str) -> InverseResul
         if factor is None:
             continue
         inverse = torch.cholesky_inverse(factor)
-        if not torch.isfinite(inverse).all():
+        if not all_finite(inverse):
             continue
         diag = torch.diagonal(factor)
         condition = float((diag.max() / diag.min()) ** 2)

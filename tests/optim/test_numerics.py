@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from dopr_robot.optim import DoPr
+from dopr_robot.optim import dopr as dopr_module
 from dopr_robot.optim import factor as factor_module
 from dopr_robot.optim.factor import DAMPING_FLOOR, damped_inverse
 
@@ -102,7 +103,9 @@ def test_more_damping_rescues_an_indefinite_statistic():
     assert result.damping == pytest.approx(1.5)
 
 
-def test_non_finite_preconditioned_gradient_never_reaches_the_weights():
+def _step_with_a_non_finite_inverse(monkeypatch, on_device: bool) -> tuple[nn.Linear, DoPr]:
+    monkeypatch.setattr(dopr_module, "_reads_are_free", lambda device: not on_device)
+    torch.manual_seed(0)
     layer = nn.Linear(3, 2)
     opt = DoPr(layer, update_every=2, lr=0.1)
     layer(torch.randn(8, 3)).pow(2).sum().backward()
@@ -112,8 +115,19 @@ def test_non_finite_preconditioned_gradient_never_reaches_the_weights():
     opt.state[layer.weight]["ap_steps"] = 1  # not a refresh step: the bad inverse is used
     layer(torch.randn(8, 3)).pow(2).sum().backward()
     opt.step()
-    assert torch.isfinite(layer.weight).all() and torch.isfinite(layer.bias).all()
-    assert opt.diagnostics()["Linear"]["failures"] == 1
+    return layer, opt
+
+
+def test_non_finite_preconditioned_gradient_never_reaches_the_weights(monkeypatch):
+    """Both ways of deciding (a host read on CPU, torch.where on a GPU) fall back alike."""
+    results = {}
+    for on_device in (False, True):
+        layer, opt = _step_with_a_non_finite_inverse(monkeypatch, on_device)
+        assert torch.isfinite(layer.weight).all() and torch.isfinite(layer.bias).all()
+        assert opt.diagnostics()["Linear"]["failures"] == 1
+        results[on_device] = [layer.weight.detach(), layer.bias.detach()]
+    for a, b in zip(results[False], results[True], strict=True):
+        assert torch.equal(a, b)
 
 
 def test_a_non_finite_batch_never_enters_the_ema_statistic():
@@ -163,11 +177,12 @@ def test_the_float64_fallback_forms_the_damped_matrix_in_float64(monkeypatch):
 
 
 def test_a_step_without_refresh_reads_nothing_back_from_the_device(monkeypatch):
-    """The finiteness guard decides on the device: no tensor is turned into a Python bool or
-    number by DoPr's own code in a step that does not refresh (each would be a device->host
-    sync per layer per step on a GPU)."""
+    """On a GPU the finiteness guard decides on the device: no tensor is turned into a Python
+    bool or number by DoPr's own code in a step that does not refresh (each would be a
+    device->host sync per layer per step). Run here with the GPU branch forced on CPU tensors."""
     import sys
 
+    monkeypatch.setattr(dopr_module, "_reads_are_free", lambda device: False)
     model = mlp()
     opt = DoPr(model, update_every=10, lr=0.01)
     model(torch.randn(16, 6, dtype=torch.float64)).pow(2).mean().backward()
