@@ -4,7 +4,7 @@ A small functional core with no optimizer state: given the second moment Σ of a
 return (Σ + λI)⁻¹ computed through a Cholesky factorisation, together with what it took to get it.
 The chain, stopping at the first success:
 
-    1. symmetrise Σ, refuse NaN/Inf;  λ = γ·tr(Σ) ("trace") or γ·tr(Σ)/d ("trace_over_dim")
+    1. refuse NaN/Inf in Σ;  λ = γ·tr(Σ) ("trace") or γ·tr(Σ)/d ("trace_over_dim")
     2. Cholesky of Σ + λI in float32
     3. the same in float64
     4. float64 with the damping multiplied by 10, 100, 1000
@@ -61,18 +61,21 @@ def _try_cholesky(matrix: torch.Tensor) -> torch.Tensor | None:
 
 
 def damped_inverse(sigma: torch.Tensor, gamma: float, mode: str) -> InverseResult:
-    """(Σ + λI)⁻¹ in Σ's dtype (float32 statistics stay float32), with the fallback chain."""
-    sigma = 0.5 * (sigma + sigma.T)
+    """(Σ + λI)⁻¹ in Σ's dtype (float32 statistics stay float32), with the fallback chain.
+
+    Σ is not symmetrised first: Cholesky reads only the lower triangle, so averaging the two
+    triangles (two passes over Σ per layer per refresh) changed nothing but rounding."""
     if not all_finite(sigma):
         return InverseResult(None, float("nan"), float("nan"), 0, "non-finite statistic")
     damping = damping_value(sigma, gamma, mode)
-    eye = torch.eye(sigma.shape[0], dtype=sigma.dtype, device=sigma.device)
     attempts = [(sigma.dtype, 1.0), (torch.float64, 1.0)]
     attempts += [(torch.float64, extra) for extra in EXTRA_DAMPING]
     for number, (dtype, extra) in enumerate(attempts, start=1):
         lam = damping * extra
         # cast first: Σ + λI formed in float32 would round λ away on a large Σ before float64
-        factor = _try_cholesky(sigma.to(dtype) + lam * eye.to(dtype))
+        damped = sigma.to(dtype, copy=True)
+        damped.diagonal().add_(lam)
+        factor = _try_cholesky(damped)
         if factor is None:
             continue
         inverse = torch.cholesky_inverse(factor)
