@@ -28,20 +28,28 @@ BACKENDS = ("local", "ray")
 #: how often Ray reruns a job whose worker process died (jobs resume from disk)
 RETRIES = 3
 #: trainings ask Ray for a GPU when the cluster has any; everything else runs on CPUs
-GPU_STAGES = ("train+validate",)
+GPU_STAGES = ("tune", "verdict")
 
 
 class _Bar:
-    """The progress bar's share of an executor: one update per finished job."""
+    """The progress bar's share of an executor: one update per finished job, and the sum of the
+    worker time each job reports."""
 
     def __init__(self, bar):
         self.bar = bar
+        self.current = ""
+        #: {stage: {kind of work: worker-seconds}}, from the jobs' own timings
+        self.work: dict[str, dict[str, float]] = {}
 
     def stage(self, name: str) -> None:
+        self.current = name
         if self.bar is not None:
             self.bar.set_description(name)
 
     def done(self, result: dict) -> None:
+        work = self.work.setdefault(self.current, {})
+        for kind, seconds in result.get("seconds", {}).items():
+            work[kind] = work.get(kind, 0.0) + seconds
         if self.bar is not None:
             self.bar.set_postfix_str(result["job"][-60:], refresh=False)
             self.bar.update(1)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..config_io import differing_settings, differing_settings_with_paths
@@ -58,10 +60,13 @@ def diverged(directory: Path) -> dict | None:
 def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
     """A tuning run: train it (or finish it), then evaluate it on the validation seeds."""
     root_path = Path(root)
-    directory = _train(config, root_path, run)
+    seconds: dict[str, float] = {}
+    with _worker_time(seconds, "train"):
+        directory = _train(config, root_path, run)
     if diverged(directory) is None:
-        _evaluate(config, root_path, run, "validation", video=False)
-    return {"job": f"tune {directory.relative_to(root_path / 'runs')}"}
+        with _worker_time(seconds, "validation episodes"):
+            _evaluate(config, root_path, run, "validation", video=False)
+    return {"job": f"tune {directory.relative_to(root_path / 'runs')}", "seconds": seconds}
 
 
 def train_and_test(config: StudyConfig, root: str, run: Run, video: bool) -> dict:
@@ -69,14 +74,28 @@ def train_and_test(config: StudyConfig, root: str, run: Run, video: bool) -> dic
     its earlier budget checkpoints on the same test seeds (success vs training step; the last
     budget point is the verdict's own evaluation)."""
     root_path = Path(root)
-    directory = _train(config, root_path, run)
+    seconds: dict[str, float] = {}
+    with _worker_time(seconds, "train"):
+        directory = _train(config, root_path, run)
     if diverged(directory) is None:
-        _evaluate(config, root_path, run, "test", video=video)
+        with _worker_time(seconds, "test episodes"):
+            _evaluate(config, root_path, run, "test", video=video)
         task = task_of(config, run.cell.task)
-        for step in config.budget_steps(task):
-            if step != config.train_steps(task):
-                _evaluate(config, root_path, run, "test", video=False, step=step)
-    return {"job": f"verdict {directory.relative_to(root_path / 'runs')}"}
+        with _worker_time(seconds, "budget checkpoints"):
+            for step in config.budget_steps(task):
+                if step != config.train_steps(task):
+                    _evaluate(config, root_path, run, "test", video=False, step=step)
+    return {"job": f"verdict {directory.relative_to(root_path / 'runs')}", "seconds": seconds}
+
+
+@contextmanager
+def _worker_time(seconds: dict[str, float], kind: str):
+    """Seconds one worker spent on one kind of work (summed per stage into the breakdown)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[kind] = seconds.get(kind, 0.0) + time.perf_counter() - started
 
 
 def _train(config: StudyConfig, root_path: Path, run: Run) -> Path:

@@ -325,12 +325,24 @@ def wall_time(summary: dict) -> str:
 
 
 def stage_breakdown(summary: dict) -> str:
-    """Minutes per stage, summed over the invocations (where the study's time went)."""
+    """Minutes per stage, summed over the invocations (where the study's time went), then the
+    workers' minutes per kind of work within the tune and verdict stages."""
     totals: dict[str, float] = {}
+    work: dict[str, dict[str, float]] = {}
     for invocation in summary.get("invocations", []):
         for stage, seconds in invocation.get("stages", {}).items():
             totals[stage] = totals.get(stage, 0.0) + seconds
-    return "; ".join(f"{stage} {seconds / 60:.1f} min" for stage, seconds in totals.items())
+        for stage, kinds in invocation.get("worker_seconds", {}).items():
+            for kind, seconds in kinds.items():
+                work.setdefault(stage, {})[kind] = work.get(stage, {}).get(kind, 0.0) + seconds
+    text = "; ".join(f"{stage} {seconds / 60:.1f} min" for stage, seconds in totals.items())
+    if work:
+        parts = [
+            f"{stage}: " + ", ".join(f"{kind} {s / 60:.1f}" for kind, s in kinds.items())
+            for stage, kinds in work.items()
+        ]
+        text += f" (worker minutes, summed over workers: {'; '.join(parts)})"
+    return text
 
 
 def _per_cell(summary: dict, table) -> list[str]:

@@ -130,13 +130,18 @@ def run_study(
         executor.close()
         if bar is not None:
             bar.close()
+        work = {
+            stage: {kind: round(seconds, 1) for kind, seconds in kinds.items()}
+            for stage, kinds in executor.work.items()
+            if kinds
+        }
     with _timed(stages, "summary (statistics)"):
         summary = summarise(config, root)
     # report.md and its plots take a few seconds after this and are not in the breakdown
     seconds = time.perf_counter() - started
     invocation = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}
     with (root / INVOCATIONS).open("a") as log:
-        log.write(json.dumps({**invocation, "stages": stages}) + "\n")
+        log.write(json.dumps({**invocation, "stages": stages, "worker_seconds": work}) + "\n")
     summary["seconds_this_invocation"] = seconds
     summary["stage_seconds_this_invocation"] = stages
     summary["invocations"] = [json.loads(line) for line in (root / INVOCATIONS).open()]

@@ -46,6 +46,11 @@ def test_summary_has_disjoint_seeds_an_aggregate_and_budget_checkpoints(study):
         "verdict (train + test episodes + budget checkpoints)",
         "summary (statistics)",
     ]
+    work = summary["invocations"][0]["worker_seconds"]
+    assert set(work["tune"]) == {"train", "validation episodes"}
+    assert set(work["verdict"]) == {"train", "test episodes", "budget checkpoints"}
+    assert all(seconds > 0 for kinds in work.values() for seconds in kinds.values())
+    assert "worker minutes" in (study / "report.md").read_text()
     budget = study / next(r["directory"] for r in summary["runs"] if r["role"] == "verdict")
     assert (budget / "eval" / "budget" / "step_0000150" / "results.json").exists()
 
