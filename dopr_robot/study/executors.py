@@ -27,8 +27,10 @@ Job = tuple[Callable, tuple]
 BACKENDS = ("local", "ray")
 #: how often Ray reruns a job whose worker process died (jobs resume from disk)
 RETRIES = 3
+#: the stages the runner maps jobs in (named once, so GPU_STAGES cannot drift from them)
+COLLECT, TUNE, VERDICT = "collect", "tune", "verdict"
 #: trainings ask Ray for a GPU when the cluster has any; everything else runs on CPUs
-GPU_STAGES = ("tune", "verdict")
+GPU_STAGES = (TUNE, VERDICT)
 
 
 class _Bar:

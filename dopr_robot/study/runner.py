@@ -24,7 +24,7 @@ from ..config_io import differing_settings
 from ..errors import UserError
 from . import jobs
 from .config import StudyConfig
-from .executors import LocalExecutor, make_executor
+from .executors import COLLECT, TUNE, VERDICT, LocalExecutor, make_executor
 from .plan import cells, compared_optimizers, tuning_runs, verdict_runs
 from .report import write_report
 from .summary import choose_learning_rates, run_record, summarise
@@ -67,7 +67,7 @@ def collect_only(config: StudyConfig, root: str | os.PathLike, *, overwrite: boo
     root = Path(root)
     prepare_directory(config, root, overwrite)
     executor = LocalExecutor(1, None)
-    executor.map("collect", [(jobs.collect_task, (t, str(root))) for t in config.tasks])
+    executor.map(COLLECT, [(jobs.collect_task, (t, str(root))) for t in config.tasks])
 
 
 def run_study(
@@ -103,10 +103,10 @@ def run_study(
     stages: dict[str, float] = {}
     try:
         with _timed(stages, "collect"):
-            executor.map("collect", [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
+            executor.map(COLLECT, [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
         with _timed(stages, "tune (train + validation episodes)"):
             executor.map(
-                "tune",
+                TUNE,
                 [
                     (jobs.train_and_validate, (config, root_arg, r))
                     for r in _slowest_first(config, tuning)
@@ -117,7 +117,7 @@ def run_study(
         first_seed = config.verdict_seed_list[0]
         with _timed(stages, "verdict (train + test episodes + budget checkpoints)"):
             executor.map(
-                "verdict",
+                VERDICT,
                 [
                     (
                         jobs.train_and_test,
