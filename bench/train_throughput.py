@@ -1,6 +1,6 @@
 """Training throughput: the fast path against eager PyTorch, and the training loop's overhead.
 
-    python bench/train_throughput.py [--steps 60] [--rounds 3] [--quick]
+    python bench/train_throughput.py [--steps 40] [--rounds 5] [--quick]
 
 On state data (balance demonstrations, 9-D state, 1-D action; To 2):
 
@@ -119,8 +119,8 @@ def measure(store: Path, out: Path, kind: str, backbone: str, optimizer: str, ar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=60, help="timed steps per round (MLP)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (median)")
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per round (MLP)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (median)")
     parser.add_argument("--quick", action="store_true", help="10 steps, 1 round")
     args = parser.parse_args()
     if args.quick:
