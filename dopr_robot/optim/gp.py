@@ -56,14 +56,14 @@ def matrix_parameters(model: nn.Module) -> set[int]:
 
 
 def fusable(params: Iterable[torch.Tensor]) -> bool:
-    """Whether torch's fused AdamW kernel can take these parameters: floating point, on a device
-    it has the kernel for (CPU and CUDA among them). One kernel call per step instead of ~10
-    per-tensor ops per parameter; on the small networks of a study that is a third of the step
-    (bench/train_throughput.py)."""
+    """Whether torch's fused AdamW kernel can take these parameters: floating point, contiguous
+    (the kernel ignores strides), on a device it has the kernel for (CPU and CUDA among them).
+    One kernel call per step instead of ~10 per-tensor ops per parameter."""
     devices = _get_fused_kernels_supported_devices()
     params = list(params)
     return bool(params) and all(
-        p.device.type in devices and torch.is_floating_point(p) for p in params
+        p.device.type in devices and torch.is_floating_point(p) and p.is_contiguous()
+        for p in params
     )
 
 
@@ -232,6 +232,13 @@ class GPOptimizer(Optimizer):
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
             steps.append(state["step"])
+        if fused:
+            # torch's fused kernel reads every tensor as if it were contiguous: on torch 2.14's
+            # CPU kernel a strided gradient (DoPr's weight block, a column slice of [W | b]) got
+            # a scrambled update, silently. So strided gradients are copied first, and a group
+            # with a strided parameter or state runs the per-tensor loop instead.
+            grads = [g.contiguous() for g in grads]
+            fused = all(t.is_contiguous() for t in [*params, *exp_avgs, *exp_avg_sqs])
         beta1, beta2 = group["betas"]
         adamw_functional(
             params,
