@@ -12,9 +12,9 @@ full ±lr step), so they are not bitwise equal.
 `bf16 = true`: autocast the forward and loss to bf16 on CUDA, and on a CPU with native bf16
 instructions; on a CPU without them bf16 is emulated and slower than float32, so it is refused.
 
-Measured (bench/train_throughput.py): torch.compile of the denoiser did not pay on this CPU: the
-study's MLP step was no faster compiled (14 s to compile), diffusion_policy's U-Net 1.07x after
-about 100 s of compiling; so it is not part of the fast path.
+Not part of it, measured on the 2-core build CPU (docs/design.md, "The fast path"): torch.compile
+of the denoiser (the study's MLP step no faster after 14 s of compiling; diffusion_policy's U-Net
+1.07x after about 100 s) and bf16 by default (no gain on small networks).
 """
 
 from __future__ import annotations
