@@ -61,10 +61,10 @@ def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
     """A tuning run: train it (or finish it), then evaluate it on the validation seeds."""
     root_path = Path(root)
     seconds: dict[str, float] = {}
-    with _worker_time(seconds, "train"):
+    with timed(seconds, "train"):
         directory = _train(config, root_path, run)
     if diverged(directory) is None:
-        with _worker_time(seconds, "validation episodes"):
+        with timed(seconds, "validation episodes"):
             _evaluate(config, root_path, run, "validation", video=False)
     return {"job": f"tune {directory.relative_to(root_path / 'runs')}", "seconds": seconds}
 
@@ -75,13 +75,13 @@ def train_and_test(config: StudyConfig, root: str, run: Run, video: bool) -> dic
     budget point is the verdict's own evaluation)."""
     root_path = Path(root)
     seconds: dict[str, float] = {}
-    with _worker_time(seconds, "train"):
+    with timed(seconds, "train"):
         directory = _train(config, root_path, run)
     if diverged(directory) is None:
-        with _worker_time(seconds, "test episodes"):
+        with timed(seconds, "test episodes"):
             _evaluate(config, root_path, run, "test", video=video)
         task = task_of(config, run.cell.task)
-        with _worker_time(seconds, "budget checkpoints"):
+        with timed(seconds, "budget checkpoints"):
             for step in config.budget_steps(task):
                 if step != config.train_steps(task):
                     _evaluate(config, root_path, run, "test", video=False, step=step)
@@ -89,8 +89,9 @@ def train_and_test(config: StudyConfig, root: str, run: Run, video: bool) -> dic
 
 
 @contextmanager
-def _worker_time(seconds: dict[str, float], kind: str):
-    """Seconds one worker spent on one kind of work (summed per stage into the breakdown)."""
+def timed(seconds: dict[str, float], kind: str):
+    """Add the wall seconds of the block to seconds[kind]: a worker's time per kind of work, and
+    the runner's per stage."""
     started = time.perf_counter()
     try:
         yield

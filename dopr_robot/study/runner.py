@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +101,9 @@ def run_study(
     root_arg = str(root.resolve())  # Ray workers may start in another directory
     stages: dict[str, float] = {}
     try:
-        with _timed(stages, "collect"):
+        with jobs.timed(stages, "collect"):
             executor.map(COLLECT, [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
-        with _timed(stages, "tune (train + validation episodes)"):
+        with jobs.timed(stages, "tune (train + validation episodes)"):
             executor.map(
                 TUNE,
                 [
@@ -115,7 +114,7 @@ def run_study(
         records = [run_record(config, root, run) for run in tuning]
         chosen = {key: entry["lr"] for key, entry in choose_learning_rates(config, records).items()}
         first_seed = config.verdict_seed_list[0]
-        with _timed(stages, "verdict (train + test episodes + budget checkpoints)"):
+        with jobs.timed(stages, "verdict (train + test episodes + budget checkpoints)"):
             executor.map(
                 VERDICT,
                 [
@@ -135,8 +134,9 @@ def run_study(
             for stage, kinds in executor.work.items()
             if kinds
         }
-    with _timed(stages, "summary (statistics)"):
+    with jobs.timed(stages, "summary (statistics)"):
         summary = summarise(config, root)
+    stages = {name: round(seconds, 1) for name, seconds in stages.items()}
     # report.md and its plots take a few seconds after this and are not in the breakdown
     seconds = time.perf_counter() - started
     invocation = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}
@@ -153,13 +153,3 @@ def run_study(
 def _slowest_first(config: StudyConfig, todo: list) -> list:
     """The activation-wise optimizers' runs first, so no worker idles at the end."""
     return sorted(todo, key=lambda r: not config.optimizers[r.optimizer].name.startswith("dopr"))
-
-
-@contextmanager
-def _timed(stages: dict[str, float], name: str):
-    """Wall seconds of one stage of this invocation (the report's per-stage breakdown)."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        stages[name] = round(time.perf_counter() - started, 1)

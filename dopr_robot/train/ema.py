@@ -23,6 +23,7 @@ class EMA:
         self.decay = float(decay)
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self._averages = list(self.model.parameters())
+        self._buffers = list(self.model.buffers())
 
     def decay_at(self, step: int) -> float:
         return min(self.decay, (1 + step) / (10 + step))
@@ -32,6 +33,5 @@ class EMA:
         decay = self.decay_at(step)
         # one fused call per kind, not one per tensor (the loop was 4 % of a small MLP's step)
         torch._foreach_lerp_(self._averages, list(model.parameters()), 1.0 - decay)
-        buffers = list(model.buffers())
-        if buffers:
-            torch._foreach_copy_(list(self.model.buffers()), buffers)
+        if self._buffers:
+            torch._foreach_copy_(self._buffers, list(model.buffers()))
