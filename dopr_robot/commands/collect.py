@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .env_flags import add_env_flags, env_id_from, env_settings_from
+
 
 def add_parser(commands) -> None:
     collect = commands.add_parser(
         "collect", help="run a scripted expert and store its episodes as demonstrations"
     )
-    collect.add_argument("--env", required=True, help="env id, e.g. dopr_robot/ReachChain-v0")
+    add_env_flags(collect, "env id, e.g. dopr_robot/ReachChain-v0, gym_pusht/PushT-v0, pkg:Class")
     collect.add_argument("--task-horizon", type=int, required=True, help="H of every episode")
     collect.add_argument("--episodes", type=int, required=True, help="episodes to store")
     collect.add_argument("--out", type=Path, required=True, help="output zarr store (directory)")
@@ -23,6 +25,7 @@ def add_parser(commands) -> None:
     )
     collect.add_argument("--seed", type=int, default=0, help="attempt k uses env seed S + k")
     collect.add_argument("--task", help="MetaWorld task name (dopr_robot/MetaWorld-v0 only)")
+    collect.add_argument("--expert", help="module:Class of your own expert (an Expert subclass)")
     collect.add_argument("--keep-failed", action="store_true", help="store failed episodes too")
     collect.add_argument("--resume", action="store_true", help="add to an existing store")
     collect.add_argument("--overwrite", action="store_true", help="replace an existing store")
@@ -35,14 +38,17 @@ def _collect(args: argparse.Namespace) -> int:
     from ..envs.config import CollectConfig
     from ..errors import UserError
 
-    env_kwargs = {}
+    if not args.env:
+        raise UserError("collect needs --env (the env to run the expert in)")
+    env_kwargs = env_settings_from(args)
     if args.task is not None:
         if args.env != "dopr_robot/MetaWorld-v0":
             raise UserError("--task is only for dopr_robot/MetaWorld-v0")
         env_kwargs["task"] = args.task
     config = CollectConfig.from_dict(
         dict(
-            env_id=args.env,
+            env_id=env_id_from(args),
+            expert=args.expert,
             task_horizon=args.task_horizon,
             episodes=args.episodes,
             seed=args.seed,

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from .env_flags import add_env_flags, env_id_from, env_settings_from
 
 BF16_HELP = "bf16 autocast for the policy's forward on CUDA (ignored on a CPU)"
 DEVICE_HELP = "where the policy plans: auto (CUDA if available) | cpu | cuda[:N]; envs use the CPU"
@@ -34,7 +35,7 @@ def add_parser(commands) -> None:
         default="test",
         help="seed list: test (reporting) or validation (choosing)",
     )
-    evaluate.add_argument("--env", help="env id (default: the demonstrations' env)")
+    add_env_flags(evaluate, "env id or module:Class (default: the demonstrations' env)")
     evaluate.add_argument(
         "--perturbation", type=float, help="process noise (default: as collected)"
     )
@@ -71,7 +72,7 @@ def add_parser(commands) -> None:
     render.add_argument("--seed", type=int, required=True, help="episode seed")
     render.add_argument("--task-horizon", type=int, required=True, help="H")
     render.add_argument("--out", type=Path, required=True, help="output .mp4")
-    render.add_argument("--env", help="env id (default: the demonstrations' env)")
+    add_env_flags(render, "env id or module:Class (default: the demonstrations' env)")
     render.add_argument("--perturbation", type=float, help="process noise (default: as collected)")
     render.add_argument("--execute", type=int, help="actions executed per chunk (default Ta)")
     render.add_argument("--device", default="auto", help=DEVICE_HELP)
@@ -90,7 +91,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             task_horizons=args.task_horizons,
             episodes=args.episodes,
             split=args.split,
-            env_id=args.env,
+            env_id=env_id_from(args),
+            env_settings=env_settings_from(args),
             perturbation=args.perturbation,
             inference_steps=args.inference_steps,
             execute=args.execute,
@@ -143,7 +145,7 @@ def _render(args: argparse.Namespace) -> int:
     from ..eval.agents import PolicyAgent
     from ..eval.config import EvalConfig
     from ..eval.rollout import run_episodes
-    from ..eval.sweep import resolve_environment
+    from ..eval.sweep import check_env_fits_policy, resolve_environment, with_images_if_read
     from ..eval.video import tile, write_video
     from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 
@@ -155,7 +157,8 @@ def _render(args: argparse.Namespace) -> int:
     config = EvalConfig.from_dict(
         dict(
             checkpoint=str(checkpoint),
-            env_id=args.env,
+            env_id=env_id_from(args),
+            env_settings=env_settings_from(args),
             perturbation=args.perturbation,
             execute=args.execute,
             device=args.device,
@@ -168,6 +171,8 @@ def _render(args: argparse.Namespace) -> int:
         config, read_config(checkpoint)["train"], checkpoint.parent.parent
     )
     policy = load_policy(checkpoint, device=resolve_device(config.device))
+    kwargs = with_images_if_read(env_id, kwargs, policy)
+    fps = check_env_fits_policy(env_id, kwargs, policy, args.task_horizon)
     try:
         agent = PolicyAgent(policy, execute=config.execute, bf16=config.bf16)
     except ValueError as error:
@@ -175,7 +180,7 @@ def _render(args: argparse.Namespace) -> int:
     episode = run_episodes(
         env_id, agent, [args.seed], args.task_horizon, env_kwargs=kwargs, n_envs=1, record=True
     )[0]
-    write_video(args.out, tile([episode], columns=1), fps=20)
+    write_video(args.out, tile([episode], columns=1), fps=fps)
     outcome = "success" if episode.success else "failure"
     print(
         f"{args.out}: seed {args.seed}, H={args.task_horizon}, {outcome} "

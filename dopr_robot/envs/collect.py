@@ -21,6 +21,7 @@ noise, seed, settings) is in the root attributes.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import uuid
@@ -32,6 +33,7 @@ import numpy as np
 from ..datasets import ReplayBuffer
 from ..errors import DataError, UserError
 from .config import CollectConfig
+from .experts import Expert
 from .registry import expert_for, make
 
 #: the store attribute saying what `action` holds (absent in older stores: the executed action)
@@ -158,14 +160,8 @@ def _fill(buffer: ReplayBuffer, config: CollectConfig, progress: bool) -> Collec
             f"{buffer.path} holds {buffer.n_episodes} episodes but records "
             f"{len(seeds)} seeds; it was changed outside `dopr-robot collect`"
         )
-    env = make(
-        config.env_id,
-        task_horizon=config.task_horizon,
-        perturbation=config.perturbation,
-        image=config.image,
-        **config.env_kwargs,
-    )
-    expert = expert_for(config.env_id, noise=config.noise, **config.env_kwargs)
+    expert = _expert(config)
+    env = make(config.env_id, **config.make_kwargs())
     bar = ProgressBar(progress, config.episodes, buffer.n_episodes)
     run_attempts = run_successes = 0
     try:
@@ -199,6 +195,23 @@ def _fill(buffer: ReplayBuffer, config: CollectConfig, progress: bool) -> Collec
         bar.close()
         env.close()
     return CollectResult(buffer.path, buffer.n_episodes, attempts, run_successes, run_attempts)
+
+
+def _expert(config: CollectConfig):
+    """The env's own expert, or the user's `module:Class` (an `Expert` subclass)."""
+    if config.expert is None:
+        return expert_for(config.env_id, noise=config.noise, **config.env_kwargs)
+    module_name, _, class_name = config.expert.rpartition(":")
+    try:
+        expert_class = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise UserError(f"cannot import the expert {config.expert!r} (module:Class)") from None
+    if not (isinstance(expert_class, type) and issubclass(expert_class, Expert)):
+        raise UserError(f"{config.expert} is not a dopr_robot.envs.experts.Expert subclass")
+    try:
+        return expert_class(noise=config.noise)
+    except (TypeError, ValueError) as error:
+        raise UserError(f"cannot make the expert {config.expert}: {error}") from None
 
 
 class ProgressBar:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from ..config_io import StrictConfig
+from ..config_io import OrNone, StrictConfig
 
 
 class CollectConfig(StrictConfig):
@@ -30,13 +30,23 @@ class CollectConfig(StrictConfig):
     keep_failed: bool = False
     """store every attempt, failed ones included"""
     env_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """further make kwargs, e.g. {"task": "reach-v3"} for MetaWorld"""
+    """further make settings, e.g. {"task": "reach-v3"} for MetaWorld"""
+    expert: OrNone[str] = None
+    """module:Class of a user's expert (an envs.experts.Expert subclass); default: the env's"""
 
     def check(self) -> None:
-        """What types cannot say: the env id must be registered."""
-        from .registry import check_env_id
+        """What types cannot say: the env resolves, makes and steps with these settings."""
+        from .adapter import adapter_for
 
-        check_env_id(self.env_id)
+        adapter_for(self.env_id).check(**self.make_kwargs())
+
+    def make_kwargs(self) -> dict[str, Any]:
+        return dict(
+            task_horizon=self.task_horizon,
+            perturbation=self.perturbation,
+            image=self.image,
+            **self.env_kwargs,
+        )
 
     def attrs(self) -> dict[str, Any]:
         return {"collect": self.to_dict(), "env_id": self.env_id, "task_horizon": self.task_horizon}

@@ -16,9 +16,13 @@ import numpy as np
 
 
 class Expert:
-    """Base class: subclasses implement `clean_action(state) -> action in [-1, 1]^A`."""
+    """Base class: subclasses implement `clean_action(state) -> action in the box` ([-1, 1]^A
+    unless `action_low`/`action_high` say otherwise)."""
 
     name = "expert"
+    #: the action box the expert's actions are clipped to (PushT's is pixels, [0, 512])
+    action_low = -1.0
+    action_high = 1.0
 
     def __init__(self, noise: float = 0.0, seed: int | None = None):
         if not np.isfinite(noise) or noise < 0:
@@ -47,9 +51,10 @@ class Expert:
         executed = (
             clean + self.rng.normal(0.0, self.noise, size=clean.shape) if self.noise else clean
         )
+        low, high = self.action_low, self.action_high
         return (
-            np.clip(executed, -1.0, 1.0).astype(np.float32),
-            np.clip(clean, -1.0, 1.0).astype(np.float32),
+            np.clip(executed, low, high).astype(np.float32),
+            np.clip(clean, low, high).astype(np.float32),
         )
 
 

@@ -1,4 +1,5 @@
-"""Which env ids exist, their experts, their documented perturbation levels, and `make`.
+"""The built-in env ids, their experts and perturbation levels, and `make` / `expert_for` for
+any id (through `adapter.adapter_for`).
 
 `make` and `expert_for` turn an unknown id or a bad setting into a `UserError` sentence, so the
 CLI can report it without a traceback.
@@ -12,6 +13,7 @@ from typing import Any
 import gymnasium
 
 from ..errors import UserError
+from .adapter import EnvAdapter, adapter_for, check_render_mode
 
 ENV_IDS = (
     "dopr_robot/ReachChain-v0",
@@ -39,32 +41,53 @@ PERTURBATION_LEVELS = {
 }
 
 
+#: what H counts in each built-in family (see adapter.HORIZON_MEANINGS)
+HORIZON_MEANING = {
+    "dopr_robot/ReachChain-v0": "native-chain",
+    "dopr_robot/PushChain-v0": "native-chain",
+    "dopr_robot/Balance-v0": "step-budget",
+    "dopr_robot/MetaWorld-v0": "step-budget",
+}
+
+
+class BuiltinAdapter(EnvAdapter):
+    """The toolkit's own families: their envs already speak the protocol."""
+
+    def __init__(self, env_id: str):
+        super().__init__(env_id)
+        self.horizon_meaning = HORIZON_MEANING[env_id]
+
+    def make(self, **kwargs: Any) -> gymnasium.Env:
+        check_render_mode(kwargs.get("render_mode"))
+        try:
+            return gymnasium.make(self.env_id, **kwargs)
+        except (ValueError, TypeError) as error:
+            raise UserError(f"cannot make {self.env_id}: {error}") from None
+
+    def expert(self, noise: float = 0.0, seed: int | None = None, **settings: Any):
+        module_name, class_name = EXPERTS[self.env_id].split(":")
+        expert_class = getattr(importlib.import_module(module_name), class_name)
+        try:
+            if self.env_id == "dopr_robot/MetaWorld-v0":
+                return expert_class(task=settings.get("task", "reach-v3"), noise=noise, seed=seed)
+            return expert_class(noise=noise, seed=seed)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+
+    def check(self, **make_kwargs: Any) -> None:
+        self.make(**make_kwargs).close()  # the families' own checks run in their constructors
+
+
 def check_env_id(env_id: str) -> None:
-    if env_id not in ENV_IDS:
-        raise UserError(f"unknown env id {env_id!r}; known ids: {', '.join(ENV_IDS)}")
+    """One sentence for an id no adapter knows (resolving it imports what it names)."""
+    adapter_for(env_id)
 
 
 def make(env_id: str, **kwargs: Any) -> gymnasium.Env:
-    """`gymnasium.make` with one clear sentence for an unknown id or a bad setting."""
-    check_env_id(env_id)
-    render_mode = kwargs.get("render_mode")
-    if render_mode not in (None, "rgb_array"):
-        # gymnasium.make would wrap a window around rgb_array frames; these envs are headless
-        raise UserError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-    try:
-        return gymnasium.make(env_id, **kwargs)
-    except (ValueError, TypeError) as error:
-        raise UserError(f"cannot make {env_id}: {error}") from None
+    """An env of any id that speaks the adapter protocol; one sentence for a bad id or setting."""
+    return adapter_for(env_id).make(**kwargs)
 
 
 def expert_for(env_id: str, noise: float = 0.0, seed: int | None = None, **env_kwargs: Any):
-    """The scripted expert of an env id (MetaWorld's needs the env's `task` kwarg)."""
-    check_env_id(env_id)
-    module_name, class_name = EXPERTS[env_id].split(":")
-    expert_class = getattr(importlib.import_module(module_name), class_name)
-    try:
-        if env_id == "dopr_robot/MetaWorld-v0":
-            return expert_class(task=env_kwargs.get("task", "reach-v3"), noise=noise, seed=seed)
-        return expert_class(noise=noise, seed=seed)
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    """The scripted expert of an env id; one sentence when it has none."""
+    return adapter_for(env_id).expert(noise=noise, seed=seed, **env_kwargs)

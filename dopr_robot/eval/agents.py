@@ -51,16 +51,30 @@ class PolicyAgent:
 
 
 class ExpertAgent:
-    """A family's scripted expert as an agent: one action per observation, no history."""
+    """An env's scripted expert as an agent: one action per observation, no history. Each
+    episode (keyed by its seed) gets an expert of its own, since some experts keep a plan."""
 
     obs_horizon = 1
 
     def __init__(self, env_id: str, noise: float = 0.0, seed: int = 0, **env_kwargs):
-        self.expert = expert_for(env_id, noise=noise, seed=seed, **env_kwargs)
+        self.env_id, self.noise, self.seed, self.env_kwargs = env_id, noise, seed, env_kwargs
+        self._expert(0)  # one sentence now if the env has no expert
+        self.experts: dict[int, object] = {}
+
+    def _expert(self, episode: int):
+        seed = int(np.random.SeedSequence([self.seed, episode]).generate_state(1)[0])
+        return expert_for(self.env_id, noise=self.noise, seed=seed, **self.env_kwargs)
 
     def plan(self, observations: dict[str, np.ndarray], keys: list[tuple[int, int]]) -> np.ndarray:
-        states = observations["state"][:, -1]
-        actions = [self.expert.act({"state": state}) for state in states]
+        # every running episode asks for its one action each step, so the experts of ended
+        # episodes are dropped by keeping only the ones asked for now
+        experts = {}
+        actions = []
+        for row, (episode, chunk) in enumerate(keys):
+            expert = self.experts.get(episode) if chunk else None
+            experts[episode] = expert if expert is not None else self._expert(episode)
+            actions.append(experts[episode].act({"state": observations["state"][row, -1]}))
+        self.experts = experts
         return np.stack(actions)[:, None]
 
 

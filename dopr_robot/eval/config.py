@@ -3,7 +3,7 @@ again when an interrupted sweep is resumed."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -23,6 +23,8 @@ class EvalConfig(StrictConfig):
     """test (for reporting) | validation (for choosing checkpoints or learning rates)"""
     env_id: OrNone[str] = None
     """default: the env the demonstrations were collected on"""
+    env_settings: dict[str, Any] = Field(default_factory=dict)
+    """make settings over the collected ones (e.g. success_key, steps_per_horizon)"""
     perturbation: OrNone[float] = Field(None, ge=0, allow_inf_nan=False)
     """default: the perturbation the demonstrations were collected with"""
     inference_steps: OrNone[list[int]] = None

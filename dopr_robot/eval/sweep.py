@@ -27,6 +27,7 @@ import torch
 
 from ..config_io import differing_settings_with_paths, moved_path
 from ..devices import resolve_device
+from ..envs.adapter import adapter_for
 from ..errors import UserError
 from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 from .agents import PolicyAgent
@@ -64,7 +65,50 @@ def resolve_environment(
             collected.get("perturbation", 0.0) if env_id == collected.get("env_id") else 0.0
         )
     kwargs["perturbation"] = float(perturbation)
+    kwargs.update(config.env_settings)
     return env_id, kwargs
+
+
+def with_images_if_read(env_id: str, env_kwargs: dict[str, Any], policy) -> dict[str, Any]:
+    """Turn on the env's camera observations when the policy reads an image (envs whose
+    observations are their own, like a user's gymnasium env, have no such switch)."""
+    reads_images = any(policy.shape_meta.is_image(k) for k in policy.config.obs_keys)
+    if reads_images and adapter_for(env_id).has_image_switch:
+        return {**env_kwargs, "image": True}
+    return env_kwargs
+
+
+def check_env_fits_policy(env_id: str, env_kwargs: dict[str, Any], policy, horizon: int) -> int:
+    """One sentence when the env cannot run the policy (a missing or differently shaped
+    observation key, another action size, or whatever the env itself lacks); returns the env's
+    frame rate for videos."""
+    adapter = adapter_for(env_id)
+    make_kwargs = {**env_kwargs, "task_horizon": horizon}
+    adapter.check(**make_kwargs)
+    env = adapter.make(**make_kwargs)
+    try:
+        observation, _ = env.reset(seed=0)
+        for key in policy.config.obs_keys:
+            wanted = tuple(policy.shape_meta.obs[key])
+            if key not in observation:
+                raise UserError(
+                    f"the policy reads observation {key!r}, which {env_id} does not give "
+                    f"(it gives {sorted(observation)}); the store's keys do not match the env"
+                )
+            if tuple(np.shape(observation[key])) != wanted:
+                raise UserError(
+                    f"the policy reads {key!r} of shape {list(wanted)}, {env_id} gives "
+                    f"{list(np.shape(observation[key]))}; the store's keys do not match the env"
+                )
+        actions = tuple(env.action_space.shape or ())
+        if actions != (policy.action_dim,):
+            raise UserError(
+                f"the policy acts in {policy.action_dim} dimensions, {env_id} takes "
+                f"{list(actions)}; the store's actions do not match the env"
+            )
+        return int(env.metadata.get("render_fps", 20))
+    finally:
+        env.close()
 
 
 def _check_same_config(path: Path, config: EvalConfig) -> None:
@@ -125,6 +169,8 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out / "eval_config.json", config)
     policy = load_policy(checkpoint, ema=config.ema, device=device)
+    env_kwargs = with_images_if_read(env_id, env_kwargs, policy)
+    fps = check_env_fits_policy(env_id, env_kwargs, policy, min(config.task_horizons))
     if config.execute is not None and not 1 <= config.execute <= policy.config.action_horizon:
         raise UserError(
             f"--execute must be between 1 and the policy's Ta={policy.config.action_horizon}"
@@ -170,11 +216,11 @@ def evaluate(
     label = f"{Path(saved['train']['out']).name} ({checkpoint.name})"
     plot_success_vs_horizon([results], [label], out / "success_vs_horizon.png")
     if config.video:
-        _videos(config, out, env_id, env_kwargs, policy, results, sampler_axis[-1])
+        _videos(config, out, env_id, env_kwargs, policy, results, sampler_axis[-1], fps)
     return results
 
 
-def _videos(config, out, env_id, env_kwargs, policy, results, steps) -> None:
+def _videos(config, out, env_id, env_kwargs, policy, results, steps, fps) -> None:
     """Per H: failed episodes first (always kept), then successes, up to `video_episodes`;
     re-rendered exactly (noise is keyed by seed and chunk). Names: videos/H0004.mp4."""
     variant = copy.deepcopy(policy)
@@ -199,5 +245,4 @@ def _videos(config, out, env_id, env_kwargs, policy, results, steps) -> None:
             n_envs=len(chosen),
             record=True,
         )
-        fps = 20
         write_video(out / "videos" / f"H{horizon:04d}.mp4", tile(episodes), fps)

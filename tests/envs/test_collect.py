@@ -174,7 +174,7 @@ def test_keep_failed_stores_failures_and_a_weak_expert_stops_with_a_sentence(tmp
 
 def test_bad_arguments_are_one_sentence_and_exit_2(tmp_path):
     cases = [
-        (["--env", "dopr_robot/Nope-v0"], "unknown env id 'dopr_robot/Nope-v0'"),
+        (["--env", "dopr_robot/Nope-v0"], "unknown env 'dopr_robot/Nope-v0'"),
         (["--env", REACH, "--episodes", "0"], "bad flag: --episodes = 0 is not valid"),
         (["--env", REACH, "--noise", "-1"], "bad flag: --noise = -1.0 is not valid"),
         (["--env", REACH, "--task", "reach-v3"], "--task is only for dopr_robot/MetaWorld-v0"),
