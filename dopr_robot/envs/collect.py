@@ -87,6 +87,7 @@ def collect(
 ) -> CollectResult:
     """Collect `config.episodes` demonstrations into the store at `out`; see the module docs."""
     config.check()
+    _expert(config)  # an env without an expert, or a bad expert class: before anything is written
     out = Path(out)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")

@@ -159,6 +159,10 @@ def evaluate(
     checkpoint = resolve_checkpoint(config.checkpoint)
     saved = read_config(checkpoint)
     env_id, env_kwargs = resolve_environment(config, saved["train"], checkpoint.parent.parent)
+    # the env must fit the policy before anything is written
+    policy = load_policy(checkpoint, ema=config.ema, device=device)
+    env_kwargs = with_images_if_read(env_id, env_kwargs, policy)
+    fps = check_env_fits_policy(env_id, env_kwargs, policy, min(config.task_horizons))
     out = Path(
         config.out or checkpoint.parent.parent / "eval" / f"{checkpoint.name}-{config.split}"
     )
@@ -168,9 +172,6 @@ def evaluate(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out / "eval_config.json", config)
-    policy = load_policy(checkpoint, ema=config.ema, device=device)
-    env_kwargs = with_images_if_read(env_id, env_kwargs, policy)
-    fps = check_env_fits_policy(env_id, env_kwargs, policy, min(config.task_horizons))
     if config.execute is not None and not 1 <= config.execute <= policy.config.action_horizon:
         raise UserError(
             f"--execute must be between 1 and the policy's Ta={policy.config.action_horizon}"
