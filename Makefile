@@ -8,12 +8,12 @@ PY     := $(VENV)/bin/python
 
 venv: $(VENV)/.installed
 
-# metaworld, pusht, formats and cluster are optional extras for users; development installs them so
+# metaworld, pusht, robosuite, formats and cluster are optional extras for users; development installs them so
 # their tests run
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,metaworld,pusht,formats,cluster]"
+	$(PY) -m pip install --quiet -e ".[dev,metaworld,pusht,robosuite,formats,cluster]"
 	touch $@
 
 # The main job: the default study (dopr_robot/study/presets/default.toml), resumable.

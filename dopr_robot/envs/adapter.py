@@ -22,7 +22,8 @@ so nothing downstream branches on an id:
                    budget (balance: survive H steps; MetaWorld and any other gymnasium env: H
                    budgets of `steps_per_horizon` steps)
 
-`adapter_for(env_id)` resolves an id: the built-in ids, `gym_pusht/PushT-v0` (extra `pusht`), a
+`adapter_for(env_id)` resolves an id: the built-in ids, `gym_pusht/PushT-v0` (extra `pusht`),
+`robosuite/Lift` and `robosuite/Stack` (extra `robosuite`), a
 `module:Class` gymnasium env class, or any registered gymnasium id, optionally prefixed with the
 module that registers it (`my_pkg:MyEnv-v0`, what `--env-import my_pkg` writes).
 """
@@ -93,6 +94,10 @@ def adapter_for(env_id: str) -> EnvAdapter:
         except ImportError:
             raise UserError('PushT needs gym-pusht; pip install "dopr-robot[pusht]"') from None
         return PushTAdapter(env_id)
+    from .robosuite_tasks import ROBOSUITE_IDS, RobosuiteAdapter
+
+    if env_id in ROBOSUITE_IDS:
+        return RobosuiteAdapter(env_id)
     from .gym_adapter import GymAdapter
 
     module_name, _, name = env_id.rpartition(":")
@@ -109,7 +114,7 @@ def adapter_for(env_id: str) -> EnvAdapter:
         return GymAdapter(env_id, registered=name)
     if env_id in gymnasium.registry:
         return GymAdapter(env_id, registered=env_id)
-    known = ", ".join([*ENV_IDS, PUSHT_ID])
+    known = ", ".join([*ENV_IDS, PUSHT_ID, *ROBOSUITE_IDS])
     raise UserError(
         f"unknown env {env_id!r}: not one of {known}, not module:Class, and not a registered "
         "gymnasium id (pass --env-import MODULE for an id a package registers)"

@@ -44,19 +44,27 @@ def resolve_environment(
     config: EvalConfig, train: dict, run: Path | None = None
 ) -> tuple[str, dict[str, Any]]:
     """The env id and make kwargs: as collected, unless the config says otherwise."""
-    collected: dict[str, Any] = {}
+    attrs: dict[str, Any] = {}
     try:
         from ..datasets import ReplayBuffer
 
         data = train["data"] if run is None else moved_path(train["data"], train["out"], run)
-        collected = ReplayBuffer.open(data).attrs.get("collect", {})
+        attrs = dict(ReplayBuffer.open(data).attrs)
     except Exception:  # noqa: BLE001 - the store may be gone; then --env must say it
-        collected = {}
+        attrs = {}
+    collected = attrs.get("collect") or {}
+    if not collected:
+        try:
+            collected = env_from_robomimic(attrs.get("env_args")) or {}
+        except UserError:
+            if config.env_id is None:
+                raise
     env_id = config.env_id or collected.get("env_id")
     if env_id is None:
         raise UserError(
             "the checkpoint's demonstrations do not name their env (not collected by "
-            "dopr-robot collect, or moved); pass --env (and --perturbation)"
+            "dopr-robot collect nor converted from a robomimic file with env_args, or moved); "
+            "pass --env (and --perturbation)"
         )
     kwargs = dict(collected.get("env_kwargs", {})) if env_id == collected.get("env_id") else {}
     perturbation = config.perturbation
@@ -67,6 +75,24 @@ def resolve_environment(
     kwargs["perturbation"] = float(perturbation)
     kwargs.update(config.env_settings)
     return env_id, kwargs
+
+
+def env_from_robomimic(env_args: Any) -> dict[str, Any] | None:
+    """The env a converted robomimic dataset was recorded in, from its `env_args` (kept by
+    `data convert`): `robosuite/<env_name>` with the recorded env_kwargs (controller config
+    included, checked by the robosuite adapter), or None when the store has none."""
+    if not isinstance(env_args, dict) or "env_name" not in env_args:
+        return None
+    from ..envs.robosuite_tasks import ROBOSUITE_IDS
+
+    env_id = f"robosuite/{env_args['env_name']}"
+    if env_args.get("type", 1) != 1 or env_id not in ROBOSUITE_IDS:
+        raise UserError(
+            f"the demonstrations were recorded in {env_args['env_name']!r} (env type "
+            f"{env_args.get('type')}); the robomimic tasks evaluated here are "
+            f"{', '.join(ROBOSUITE_IDS)}"
+        )
+    return {"env_id": env_id, "env_kwargs": {"env_kwargs": dict(env_args.get("env_kwargs", {}))}}
 
 
 def with_images_if_read(env_id: str, env_kwargs: dict[str, Any], policy) -> dict[str, Any]:

@@ -187,7 +187,7 @@ def test_bad_settings_are_one_sentence(env_id, kwargs, message):
 
 
 def test_unknown_id_names_the_known_ones():
-    with pytest.raises(UserError, match="unknown env id 'dopr_robot/Nope-v0'; known ids: dopr"):
+    with pytest.raises(UserError, match="unknown env 'dopr_robot/Nope-v0': not one of dopr"):
         envs.make("dopr_robot/Nope-v0")
 
 

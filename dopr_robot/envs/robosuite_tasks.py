@@ -1,0 +1,237 @@
+"""robomimic's tasks on robosuite (extra `robosuite`: robosuite 1.4.1), H = sub-goals by re-placing.
+
+    robosuite/Lift    pick the cube and lift it 4 cm (robosuite's success)
+    robosuite/Stack   put cube A on cube B and let go
+
+Why robosuite 1.4.1 and not 1.5: 1.5.2 depends on `mink`, which requires numpy < 2 (and an older
+zarr) — it cannot share this stack; 1.4.1 runs on numpy 2 and mujoco 3.3.0, steps at the same
+rate, and its controller configs are the format robomimic's datasets record. Its resets are
+seeded through numpy's global generator; the adapter seeds it, resets, and restores it.
+
+The env is built with `robosuite.make` (robomimic 0.3's own wrapper imports `mujoco_py`), with
+robomimic's settings: Panda, OSC_POSE deltas, 20 Hz, object observations, no reward shaping.
+Settings from a robomimic dataset's `env_args` (kept by `dopr-robot data convert`) rebuild the
+env it was recorded in: `env_kwargs` are passed through, and its `controller_configs` must be a
+1.4-format OSC config (`type`, `control_delta`, ...); a 1.5-format (composite) config is refused
+with a sentence rather than run as something else (1.5 silently swallows 1.4 keys).
+
+Observations, under robomimic's low-dim keys: `robot0_eef_pos` [3], `robot0_eef_quat` [4] (xyzw),
+`robot0_gripper_qpos` [2], `object` [10 Lift | 23 Stack] (robosuite's `object-state`), and
+`state`, their concatenation in that order (what the scripted experts read); with `image=True`
+also `agentview_image` uint8 [84, 84, 3], upright (robosuite renders upside down).
+
+H (`horizon_meaning = "replaced-chain"`): after each success the objects are put back on the
+table at new poses drawn from the episode's seeded generator (Lift: the cube within robosuite's
+±3 cm; Stack: both cubes within ±8 cm, 7 cm apart), and the task starts again; the episode
+succeeds after H successes and is truncated when one takes more than `steps_per_goal` steps
+(Lift 150, Stack 300). `perturbation` is not supported (0 only).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from ..errors import UserError
+from .adapter import EnvAdapter, check_render_mode
+
+INSTALL_HINT = 'robosuite tasks need robosuite 1.4.1; pip install "dopr-robot[robosuite]"'
+LOW_DIM_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+CAMERA = "agentview"
+IMAGE_SIZE = 84
+#: per task: object-state size, steps per sub-goal, the expert, and the re-placement
+TASKS = {
+    "Lift": {"object_dim": 10, "steps_per_goal": 150, "expert": "LiftExpert"},
+    "Stack": {"object_dim": 23, "steps_per_goal": 300, "expert": "StackExpert"},
+}
+ROBOSUITE_IDS = tuple(f"robosuite/{task}" for task in TASKS)
+#: robomimic's env_kwargs for its robosuite datasets, apart from cameras and the controller
+DEFAULT_ENV_KWARGS = {
+    "robots": "Panda",
+    "control_freq": 20,
+    "reward_shaping": False,
+    "use_object_obs": True,
+}
+
+
+def _robosuite():
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        robosuite = importlib.import_module("robosuite")
+    except ImportError:
+        raise UserError(INSTALL_HINT) from None
+    if not robosuite.__version__.startswith("1.4."):
+        raise UserError(
+            f"robosuite {robosuite.__version__} is installed; the toolkit's robosuite tasks are "
+            "written for 1.4.1 (1.5 needs numpy < 2); pip install robosuite==1.4.1"
+        )
+    return robosuite
+
+
+def controller_config(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The OSC_POSE config: robosuite 1.4's default, or a dataset's, checked to be 1.4-format."""
+    given = env_kwargs.get("controller_configs")
+    if given is None:
+        return _robosuite().load_controller_config(default_controller="OSC_POSE")
+    if not isinstance(given, dict) or "type" not in given or "body_parts" in given:
+        raise UserError(
+            "the dataset's controller_configs are not a robosuite 1.4 controller config (a 1.5 "
+            "composite config, or unknown); convert it to 1.4's OSC_POSE format"
+        )
+    if given["type"] != "OSC_POSE":
+        raise UserError(f"robosuite tasks here use OSC_POSE; the dataset's is {given['type']!r}")
+    return dict(given)
+
+
+class RobosuiteAdapter(EnvAdapter):
+    """`robosuite/<Task>` as a replaced-object chain; see the module docstring."""
+
+    horizon_meaning = "replaced-chain"
+
+    def __init__(self, env_id: str):
+        super().__init__(env_id)
+        self.task = env_id.split("/", 1)[1]
+
+    def make(
+        self,
+        task_horizon: int = 1,
+        perturbation: float = 0.0,
+        image: bool = False,
+        render_mode: str | None = None,
+        render_size: int = 256,
+        steps_per_goal: int | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+    ) -> gymnasium.Env:
+        check_render_mode(render_mode)
+        if perturbation:
+            raise UserError(f"{self.env_id} has no perturbation setting; use perturbation 0")
+        if isinstance(task_horizon, bool) or not isinstance(task_horizon, int) or task_horizon < 1:
+            raise UserError(f"task_horizon must be a positive integer, got {task_horizon!r}")
+        robosuite = _robosuite()
+        kwargs = {**DEFAULT_ENV_KWARGS, **(env_kwargs or {})}
+        kwargs["controller_configs"] = controller_config(kwargs)
+        kwargs.update(
+            has_renderer=False,
+            has_offscreen_renderer=bool(image or render_mode),
+            use_camera_obs=bool(image),
+            camera_names=CAMERA,
+            camera_heights=IMAGE_SIZE,
+            camera_widths=IMAGE_SIZE,
+            ignore_done=True,  # the chain decides when an episode ends
+            horizon=10**9,
+        )
+        for key in ("env_name", "type", "env_version"):
+            kwargs.pop(key, None)
+        try:
+            env = robosuite.make(self.task, **kwargs)
+        except (TypeError, ValueError, AssertionError) as error:
+            raise UserError(f"cannot make {self.env_id}: {error}") from None
+        steps = steps_per_goal or TASKS[self.task]["steps_per_goal"]
+        return RobosuiteChain(env, self.task, task_horizon, steps, image, render_mode, render_size)
+
+    def expert(self, noise: float = 0.0, seed: int | None = None, **settings: Any):
+        from . import robosuite_expert
+
+        return getattr(robosuite_expert, TASKS[self.task]["expert"])(noise=noise, seed=seed)
+
+
+class RobosuiteChain(gymnasium.Env):
+    """H successes of a robosuite task in one episode; the objects re-placed after each."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(self, env, task, task_horizon, steps_per_goal, image, render_mode, render_size):
+        self.env, self.task = env, task
+        self.task_horizon, self.steps_per_goal = task_horizon, steps_per_goal
+        self.image, self.render_mode, self.render_size = image, render_mode, render_size
+        low, high = env.action_spec
+        self.action_space = spaces.Box(low.astype(np.float32), high.astype(np.float32))
+        object_dim = TASKS[task]["object_dim"]
+        sizes = {"robot0_eef_pos": 3, "robot0_eef_quat": 4, "robot0_gripper_qpos": 2}
+        entries: dict[str, spaces.Space] = {
+            key: spaces.Box(-np.inf, np.inf, (size,), np.float32) for key, size in sizes.items()
+        }
+        entries["object"] = spaces.Box(-np.inf, np.inf, (object_dim,), np.float32)
+        entries["state"] = spaces.Box(-np.inf, np.inf, (9 + object_dim,), np.float32)
+        if image:
+            entries[f"{CAMERA}_image"] = spaces.Box(0, 255, (IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
+        self.observation_space = spaces.Dict(entries)
+        self.subgoals_done = self.goal_steps = 0
+        self.placements = np.random.default_rng()
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        # robosuite 1.4 draws its layout from numpy's global generator: it is the API there
+        outside = np.random.get_state()  # noqa: NPY002
+        np.random.seed(None if seed is None else int(seed) % 2**32)  # noqa: NPY002
+        try:
+            observation = self.env.reset()
+        finally:
+            np.random.set_state(outside)  # noqa: NPY002
+        self.placements = np.random.default_rng(None if seed is None else [int(seed), 0x5EED])
+        self.subgoals_done = self.goal_steps = 0
+        return self._observation(observation), self._info()
+
+    def step(self, action):
+        observation, _, _, _ = self.env.step(np.asarray(action, dtype=np.float64))
+        self.goal_steps += 1
+        reward = 0.0
+        if self.env._check_success():
+            self.subgoals_done += 1
+            self.goal_steps = 0
+            reward = 1.0
+            if self.subgoals_done < self.task_horizon:
+                self._replace_objects()
+                observation = self.env._get_observations(force_update=True)
+        terminated = self.subgoals_done >= self.task_horizon
+        truncated = not terminated and self.goal_steps >= self.steps_per_goal
+        return self._observation(observation), reward, terminated, truncated, self._info()
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        size = self.render_size
+        return self.env.sim.render(width=size, height=size, camera_name=CAMERA)[::-1].copy()
+
+    def close(self):
+        self.env.close()
+
+    def _observation(self, raw: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        stored = {key: np.asarray(raw[key], dtype=np.float32) for key in LOW_DIM_KEYS}
+        stored["object"] = np.asarray(raw["object-state"], dtype=np.float32)
+        stored["state"] = np.concatenate([stored[k] for k in (*LOW_DIM_KEYS, "object")])
+        if self.image:
+            stored[f"{CAMERA}_image"] = np.ascontiguousarray(raw[f"{CAMERA}_image"][::-1])
+        return stored
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "success": self.subgoals_done >= self.task_horizon,
+            "subgoals_done": self.subgoals_done,
+        }
+
+    def _replace_objects(self) -> None:
+        """New seeded table poses for the task's objects, at rest."""
+        env, rng = self.env, self.placements
+        table_z = env.table_offset[2]
+        if self.task == "Lift":
+            cubes = [(env.cube, rng.uniform(-0.03, 0.03, 2))]
+        else:
+            while True:
+                a, b = rng.uniform(-0.08, 0.08, 2), rng.uniform(-0.08, 0.08, 2)
+                if np.linalg.norm(a - b) > 0.07:
+                    break
+            cubes = [(env.cubeA, a), (env.cubeB, b)]
+        for cube, xy in cubes:
+            yaw = rng.uniform(-np.pi, np.pi)
+            quat_wxyz = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+            height = cube.size[2] if hasattr(cube, "size") else 0.02
+            position = [xy[0], xy[1], table_z + height + 0.001]
+            env.sim.data.set_joint_qpos(cube.joints[0], np.concatenate([position, quat_wxyz]))
+            env.sim.data.set_joint_qvel(cube.joints[0], np.zeros(6))
+        env.sim.forward()
