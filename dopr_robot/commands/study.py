@@ -14,7 +14,7 @@ def add_parser(commands) -> None:
     )
     study.add_argument(
         "--preset",
-        choices=("quick", "default", "long", "conditioning", "full"),  # study.config.PRESETS
+        choices=("quick", "default", "long", "conditioning", "full", "benchmarks"),  # PRESETS
         default="default",
         help="a preset shipped in the package (dopr_robot/study/presets/): quick (a pipeline "
         "check, ~1.5 min), default (<= 20 min on 2 CPU cores), long (the default at 4x the "

@@ -1,4 +1,4 @@
-"""MuJoCo task families with a task-horizon knob, their scripted experts, and gymnasium ids.
+"""Task families with a task-horizon knob, their scripted experts, and the env adapters.
 
 Importing this package registers the ids below with gymnasium, so after `import dopr_robot.envs`
 (or with the `"dopr_robot.envs:ID"` form) `gymnasium.make(ID, task_horizon=H)` works:
@@ -11,7 +11,14 @@ Importing this package registers the ids below with gymnasium, so after `import 
 
 Every id takes `task_horizon`, `perturbation` (process noise σ), `image` (add a 96×96 `image`
 observation), `render_mode="rgb_array"`; observations are dicts with a float32 `state`; `info`
-has `success` and `subgoals_done`. `PERTURBATION_LEVELS` holds, per family, the documented noise
+has `success` and `subgoals_done`.
+
+`make(id, ...)` and `expert_for(id, ...)` also take the ids other adapters resolve
+(`adapter.adapter_for`): `gym_pusht/PushT-v0` (extra `pusht`), `robosuite/Lift` and
+`robosuite/Stack` (extra `robosuite`), a user's `module:Class`, or any registered gymnasium id
+(`module:Id` imports the module first). `adapter.py` states the contract they all follow.
+
+`PERTURBATION_LEVELS` holds, per family, the documented noise
 level at which the expert still succeeds at the longest horizon the toolkit evaluates (measured
 by `bench/env_speed.py`) while a cloned policy's errors compound.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 import gymnasium  # noqa: E402
 
 from . import rendering  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+from .adapter import HORIZON_MEANINGS, adapter_for  # noqa: E402
 from .registry import (  # noqa: E402
     ENV_IDS,
     PERTURBATION_LEVELS,
@@ -37,4 +45,11 @@ for _env_id, _entry_point in (
     if _env_id not in gymnasium.registry:
         gymnasium.register(_env_id, entry_point=_entry_point)
 
-__all__ = ["ENV_IDS", "PERTURBATION_LEVELS", "expert_for", "make"]
+__all__ = [
+    "ENV_IDS",
+    "HORIZON_MEANINGS",
+    "PERTURBATION_LEVELS",
+    "adapter_for",
+    "expert_for",
+    "make",
+]

@@ -30,6 +30,7 @@ succeeds after H successes and is truncated when one takes more than `steps_per_
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from typing import Any
 
@@ -61,6 +62,8 @@ DEFAULT_ENV_KWARGS = {
 
 def _robosuite():
     os.environ.setdefault("MUJOCO_GL", "egl")
+    # robosuite 1.4 logs a "no private macro file" warning on every import: not the user's concern
+    logging.getLogger("robosuite_logs").setLevel(logging.ERROR)
     try:
         robosuite = importlib.import_module("robosuite")
     except ImportError:

@@ -204,3 +204,37 @@ def test_pusht_collects_trains_and_evaluates_across_horizons_with_videos(tmp_pat
     results = json.loads((out / "results.json").read_text())
     assert [c["task_horizon"] for c in results["cells"]] == [1, 2, 4]
     assert all((out / "videos" / f"H{h:04d}.mp4").stat().st_size > 0 for h in (1, 2, 4))
+
+
+def test_a_store_in_diffusion_policys_pusht_layout_evaluates_on_gym_pusht(tmp_path, capsys):
+    """Keys and dtypes of diffusion_policy's pusht_cchi_v7_replay.zarr (format 2, no collect
+    provenance): the env must be named, then a `state` policy runs on gym-pusht."""
+    from dopr_robot.datasets import ReplayBuffer
+    from dopr_robot.envs.collect import run_episode
+
+    env, expert = make(PUSHT, task_horizon=1, image=True), adapter_for(PUSHT).expert()
+    store = ReplayBuffer.create(tmp_path / "pusht_cchi.zarr", zarr_format=2)
+    for seed in (0, 1):
+        episode, success = run_episode(env, expert, seed, seed)
+        assert success
+        n = len(episode["action"])
+        store.add_episode(
+            {
+                "img": episode["img"],
+                "state": episode["state"],
+                "keypoint": np.zeros((n, 9, 2), np.float32),
+                "action": episode["action"],
+                "n_contacts": np.zeros((n, 1), np.float32),
+            }
+        )
+    env.close()
+    run = tmp_path / "run"
+    train = ["train", "--data", str(tmp_path / "pusht_cchi.zarr"), "--out", str(run)]
+    assert main([*train, "--steps", "4", "--policy", "regression", "--backbone", "mlp"]) == 0
+    evaluate = ["eval", "--ckpt", str(run), "--task-horizons", "1", "--episodes", "1"]
+    capsys.readouterr()
+    assert main([*evaluate, "--out", str(tmp_path / "none"), "--quiet"]) == 2
+    assert "do not name their env" in capsys.readouterr().err
+    assert main([*evaluate, "--env", PUSHT, "--out", str(tmp_path / "e"), "--quiet"]) == 0
+    results = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert results["env"]["id"] == PUSHT and len(results["episodes"]) == 1

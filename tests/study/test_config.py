@@ -30,7 +30,7 @@ def _minimal(**changes) -> dict:
     return values
 
 
-@pytest.mark.parametrize("preset", ["quick", "default", "conditioning", "long", "full"])
+@pytest.mark.parametrize("preset", ["quick", "default", "conditioning", "long", "full", "benchmarks"])
 def test_presets_load_and_check(preset):
     config = load_study(preset_path(preset))
     assert config.name == preset
