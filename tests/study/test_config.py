@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dopr_robot.errors import UserError
-from dopr_robot.study.config import load_study, preset_path, study_from_dict
+from dopr_robot.study.config import PRESETS, load_study, preset_path, study_from_dict
 from dopr_robot.study.plan import cells, compared_optimizers, run_configs, tuning_runs
 
 
@@ -30,7 +30,7 @@ def _minimal(**changes) -> dict:
     return values
 
 
-@pytest.mark.parametrize("preset", ["quick", "default", "conditioning", "long", "full", "benchmarks"])
+@pytest.mark.parametrize("preset", PRESETS)
 def test_presets_load_and_check(preset):
     config = load_study(preset_path(preset))
     assert config.name == preset
