@@ -18,7 +18,8 @@ def add_parser(commands) -> None:
         default="default",
         help="a preset shipped in the package (dopr_robot/study/presets/): quick (a pipeline "
         "check, ~1.5 min), default (<= 20 min on 2 CPU cores), long (the default at 4x the "
-        "steps), conditioning (ill-conditioned inputs), full (GPU-sized)",
+        "steps), conditioning (ill-conditioned inputs), full (GPU-sized), benchmarks (PushT and "
+        "robosuite Lift/Stack, <= 90 min; extras pusht and robosuite)",
     )
     study.add_argument("--config", type=Path, help="a study TOML instead of a preset")
     study.add_argument("--out", type=Path, help="study directory (default: runs/<name>)")
