@@ -61,6 +61,15 @@ class EnvAdapter:
             f"{self.env_id} has no scripted expert; its demonstrations must come from a file"
         )
 
+    def check_settings(self, task_horizon: Any, perturbation: float, render_mode: Any) -> None:
+        """What adapters without process noise share: a positive integer H, a headless render
+        mode, and perturbation 0."""
+        check_render_mode(render_mode)
+        if perturbation:
+            raise UserError(f"{self.env_id} has no perturbation setting; use perturbation 0")
+        if isinstance(task_horizon, bool) or not isinstance(task_horizon, int) or task_horizon < 1:
+            raise UserError(f"task_horizon must be a positive integer, got {task_horizon!r}")
+
     def check(self, **make_kwargs: Any) -> None:
         """Make, reset and step one env; a missing success signal or key is one sentence."""
         env = self.make(**make_kwargs)

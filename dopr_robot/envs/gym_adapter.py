@@ -26,7 +26,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..errors import UserError
-from .adapter import EnvAdapter, check_render_mode
+from .adapter import EnvAdapter
 
 #: steps per unit of H when the env registers no max_episode_steps
 DEFAULT_STEPS_PER_HORIZON = 100
@@ -53,17 +53,13 @@ class GymAdapter(EnvAdapter):
         steps_per_horizon: int | None = None,
         **settings: Any,
     ) -> gymnasium.Env:
-        check_render_mode(render_mode)
-        if perturbation:
-            raise UserError(f"{self.env_id} has no perturbation setting; use perturbation 0")
+        self.check_settings(task_horizon, perturbation, render_mode)
         if image:
             raise UserError(
                 f"{self.env_id} gives its own observations; image=True applies to the "
                 "toolkit's families only"
             )
         steps = steps_per_horizon or self._registered_steps() or DEFAULT_STEPS_PER_HORIZON
-        if isinstance(task_horizon, bool) or not isinstance(task_horizon, int) or task_horizon < 1:
-            raise UserError(f"task_horizon must be a positive integer, got {task_horizon!r}")
         budget = int(task_horizon) * int(steps)
         kwargs = dict(settings)
         if render_mode is not None:

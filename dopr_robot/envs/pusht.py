@@ -35,7 +35,7 @@ from shapely.geometry import Point, Polygon
 from shapely.ops import unary_union
 
 from ..errors import UserError
-from .adapter import EnvAdapter, check_render_mode
+from .adapter import EnvAdapter
 from .pusht_expert import AGENT_RADIUS, T_RECTANGLES, PushTExpert, to_world
 
 INSTALL_HINT = 'PushT needs gym-pusht; pip install "dopr-robot[pusht]"'
@@ -65,11 +65,7 @@ class PushTAdapter(EnvAdapter):
         render_size: int = 256,
         steps_per_push: int = STEPS_PER_PUSH,
     ) -> gymnasium.Env:
-        check_render_mode(render_mode)
-        if perturbation:
-            raise UserError("gym_pusht/PushT-v0 has no perturbation setting; use perturbation 0")
-        if isinstance(task_horizon, bool) or not isinstance(task_horizon, int) or task_horizon < 1:
-            raise UserError(f"task_horizon must be a positive integer, got {task_horizon!r}")
+        self.check_settings(task_horizon, perturbation, render_mode)
         if not isinstance(steps_per_push, int) or steps_per_push < 1:
             raise UserError(f"steps_per_push must be a positive integer, got {steps_per_push!r}")
         env_class = _pusht_env_class()

@@ -39,7 +39,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..errors import UserError
-from .adapter import EnvAdapter, check_render_mode
+from .adapter import EnvAdapter
 
 INSTALL_HINT = 'robosuite tasks need robosuite 1.4.1; pip install "dopr-robot[robosuite]"'
 LOW_DIM_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
@@ -110,11 +110,7 @@ class RobosuiteAdapter(EnvAdapter):
         steps_per_goal: int | None = None,
         env_kwargs: dict[str, Any] | None = None,
     ) -> gymnasium.Env:
-        check_render_mode(render_mode)
-        if perturbation:
-            raise UserError(f"{self.env_id} has no perturbation setting; use perturbation 0")
-        if isinstance(task_horizon, bool) or not isinstance(task_horizon, int) or task_horizon < 1:
-            raise UserError(f"task_horizon must be a positive integer, got {task_horizon!r}")
+        self.check_settings(task_horizon, perturbation, render_mode)
         robosuite = _robosuite()
         kwargs = {**DEFAULT_ENV_KWARGS, **(env_kwargs or {})}
         kwargs["controller_configs"] = controller_config(kwargs)
