@@ -39,6 +39,9 @@ from .schema import validate
 from .seeds import episode_seeds
 from .video import tile, write_video
 
+#: settings added after sweeps were first saved, and what an older saved sweep meant by them
+EVAL_BEFORE_THEY_EXISTED = {"env_settings": {}}
+
 
 def resolve_environment(
     config: EvalConfig, train: dict, run: Path | None = None
@@ -143,7 +146,8 @@ def _check_same_config(path: Path, config: EvalConfig) -> None:
     if not path.exists():
         path.write_text(json.dumps(mine, indent=2))
         return
-    saved = json.loads(path.read_text())
+    # settings added later meant, for sweeps started before them, what their defaults mean
+    saved = {**EVAL_BEFORE_THEY_EXISTED, **json.loads(path.read_text())}
     # the checkpoint counts relative to the output folder, so a moved run still resumes
     differing = differing_settings_with_paths(saved, mine, "out", ("checkpoint",))
     if differing:

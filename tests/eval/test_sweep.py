@@ -268,3 +268,19 @@ def test_device_flag_plans_where_asked_and_cuda_without_cuda_is_one_sentence(run
         assert main([*argv, "--out", str(tmp_path / "r.mp4"), "--device", "cuda"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
         assert not (tmp_path / "r.mp4").exists()
+
+
+def test_a_sweep_saved_before_env_settings_existed_still_resumes(run, tmp_path):
+    out = tmp_path / "eval"
+    config = EvalConfig(checkpoint=str(run), task_horizons=[5], episodes=2, n_envs=2, out=str(out))
+    evaluate(config, progress=False)
+    saved = json.loads((out / "eval_config.json").read_text())
+    del saved["env_settings"]  # as written before the setting existed
+    (out / "eval_config.json").write_text(json.dumps(saved))
+    assert len(evaluate(config, resume=True, progress=False)["episodes"]) == 2
+    other = EvalConfig(
+        checkpoint=str(run), task_horizons=[5], episodes=2, out=str(out),
+        perturbation=0.1, n_envs=2,
+    )  # fmt: skip
+    with pytest.raises(UserError, match="other settings"):
+        evaluate(other, resume=True, progress=False)
