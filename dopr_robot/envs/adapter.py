@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
+import numpy as np
 
 from ..errors import UserError
 
@@ -71,16 +73,33 @@ class EnvAdapter:
             raise UserError(f"task_horizon must be a positive integer, got {task_horizon!r}")
 
     def check(self, **make_kwargs: Any) -> None:
-        """Make, reset and step one env; a missing success signal or key is one sentence."""
+        """Make, reset and step one env; whatever it lacks is one sentence (see `probe`)."""
+        self.probe(**make_kwargs)
+
+    def probe(self, **make_kwargs: Any) -> Probe:
+        """Make one env, reset it (seed 0) and step it once: a missing success signal or key is
+        one sentence; returns what a caller checks a policy against."""
         env = self.make(**make_kwargs)
         try:
-            env.reset(seed=0)
+            observation, _ = env.reset(seed=0)
             _, _, _, _, info = env.step(env.action_space.sample())
             for key in ("success", "subgoals_done"):
                 if key not in info:
                     raise UserError(f"{self.env_id} does not report info[{key!r}]")
+            shapes = {key: tuple(np.shape(value)) for key, value in observation.items()}
+            fps = int(env.metadata.get("render_fps", 20))
+            return Probe(shapes, tuple(env.action_space.shape or ()), fps)
         finally:
             env.close()
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What one made env showed: observation shapes by store key, action shape, frame rate."""
+
+    observation_shapes: dict[str, tuple[int, ...]]
+    action_shape: tuple[int, ...]
+    render_fps: int
 
 
 def check_render_mode(render_mode: Any) -> None:

@@ -87,7 +87,7 @@ def collect(
 ) -> CollectResult:
     """Collect `config.episodes` demonstrations into the store at `out`; see the module docs."""
     config.check()
-    _expert(config)  # an env without an expert, or a bad expert class: before anything is written
+    expert = _expert(config)  # no expert, or a bad expert class: one sentence before any write
     out = Path(out)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
@@ -96,19 +96,19 @@ def collect(
             raise DataError(f"{out} does not exist; there is nothing to resume")
         buffer = ReplayBuffer.open(out, mode="a")
         _check_same_settings(buffer, config)
-        return _fill(buffer, config, progress)
+        return _fill(buffer, config, expert, progress)
     if out.exists() and not overwrite:
         raise DataError(
             f"{out} already exists; pass --resume to add to it or --overwrite to replace it"
         )
     if not out.exists():
         buffer = ReplayBuffer.create(out, attrs=_new_store_attrs(config))
-        return _fill(buffer, config, progress)
+        return _fill(buffer, config, expert, progress)
     # --overwrite: build beside the old store and swap only once the new one is complete
     work = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
         buffer = ReplayBuffer.create(work, attrs=_new_store_attrs(config))
-        result = _fill(buffer, config, progress)
+        result = _fill(buffer, config, expert, progress)
         if out.is_dir():
             shutil.rmtree(out)
         else:
@@ -146,7 +146,9 @@ def _check_same_settings(buffer: ReplayBuffer, config: CollectConfig) -> None:
             )
 
 
-def _fill(buffer: ReplayBuffer, config: CollectConfig, progress: bool) -> CollectResult:
+def _fill(
+    buffer: ReplayBuffer, config: CollectConfig, expert: Expert, progress: bool
+) -> CollectResult:
     attrs = buffer.attrs
     attempts = int(attrs.get("attempts", 0))
     seeds = list(attrs.get("episode_seeds", []))
@@ -161,7 +163,6 @@ def _fill(buffer: ReplayBuffer, config: CollectConfig, progress: bool) -> Collec
             f"{buffer.path} holds {buffer.n_episodes} episodes but records "
             f"{len(seeds)} seeds; it was changed outside `dopr-robot collect`"
         )
-    expert = _expert(config)
     env = make(config.env_id, **config.make_kwargs())
     bar = ProgressBar(progress, config.episodes, buffer.n_episodes)
     run_attempts = run_successes = 0

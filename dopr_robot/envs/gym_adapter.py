@@ -80,14 +80,6 @@ class GymAdapter(EnvAdapter):
             )
         return StepBudgetTask(env, self.env_id, budget, success_key)
 
-    def check(self, **make_kwargs: Any) -> None:
-        env = self.make(**make_kwargs)
-        try:
-            env.reset(seed=0)
-            env.step(env.action_space.sample())  # raises the missing-success sentence
-        finally:
-            env.close()
-
     def _registered_steps(self) -> int | None:
         if self.registered is None:
             return None

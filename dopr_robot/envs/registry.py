@@ -74,9 +74,6 @@ class BuiltinAdapter(EnvAdapter):
         except ValueError as error:
             raise UserError(str(error)) from None
 
-    def check(self, **make_kwargs: Any) -> None:
-        self.make(**make_kwargs).close()  # the families' own checks run in their constructors
-
 
 def check_env_id(env_id: str) -> None:
     """One sentence for an id no adapter knows (resolving it imports what it names)."""

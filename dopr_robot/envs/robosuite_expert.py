@@ -42,6 +42,8 @@ class PickPlaceExpert(Expert):
     """Shared phase machine; subclasses say where the object is and where it goes."""
 
     name = "robosuite_pick_place"
+    #: the task ends at the lift (Lift): the machine holds the object up instead of placing it
+    lift_only = False
 
     def __init__(self, noise: float = 0.0, seed: int | None = None):
         super().__init__(noise, seed)
@@ -109,18 +111,16 @@ class PickPlaceExpert(Expert):
         return target, -1.0, False, 10
 
     def _next_phase(self) -> int:
-        if self.phase == 3 and self.place_target_known is False:
-            return 3  # Lift: keep holding it up
+        if self.phase == 3 and self.lift_only:
+            return 3  # keep holding it up
         return (self.phase + 1) % 8
-
-    place_target_known = True
 
 
 class LiftExpert(PickPlaceExpert):
     """Lift: pick the cube and hold it up (robosuite's success: 4 cm above the table)."""
 
     name = "robosuite_lift"
-    place_target_known = False
+    lift_only = True
 
     def object_pose(self, state):
         return state[9:12], state[12:16]

@@ -111,33 +111,26 @@ def check_env_fits_policy(env_id: str, env_kwargs: dict[str, Any], policy, horiz
     """One sentence when the env cannot run the policy (a missing or differently shaped
     observation key, another action size, or whatever the env itself lacks); returns the env's
     frame rate for videos."""
-    adapter = adapter_for(env_id)
-    make_kwargs = {**env_kwargs, "task_horizon": horizon}
-    adapter.check(**make_kwargs)
-    env = adapter.make(**make_kwargs)
-    try:
-        observation, _ = env.reset(seed=0)
-        for key in policy.config.obs_keys:
-            wanted = tuple(policy.shape_meta.obs[key])
-            if key not in observation:
-                raise UserError(
-                    f"the policy reads observation {key!r}, which {env_id} does not give "
-                    f"(it gives {sorted(observation)}); the store's keys do not match the env"
-                )
-            if tuple(np.shape(observation[key])) != wanted:
-                raise UserError(
-                    f"the policy reads {key!r} of shape {list(wanted)}, {env_id} gives "
-                    f"{list(np.shape(observation[key]))}; the store's keys do not match the env"
-                )
-        actions = tuple(env.action_space.shape or ())
-        if actions != (policy.action_dim,):
+    probe = adapter_for(env_id).probe(**{**env_kwargs, "task_horizon": horizon})
+    observed = probe.observation_shapes
+    for key in policy.config.obs_keys:
+        wanted = tuple(policy.shape_meta.obs[key])
+        if key not in observed:
             raise UserError(
-                f"the policy acts in {policy.action_dim} dimensions, {env_id} takes "
-                f"{list(actions)}; the store's actions do not match the env"
+                f"the policy reads observation {key!r}, which {env_id} does not give "
+                f"(it gives {sorted(observed)}); the store's keys do not match the env"
             )
-        return int(env.metadata.get("render_fps", 20))
-    finally:
-        env.close()
+        if observed[key] != wanted:
+            raise UserError(
+                f"the policy reads {key!r} of shape {list(wanted)}, {env_id} gives "
+                f"{list(observed[key])}; the store's keys do not match the env"
+            )
+    if probe.action_shape != (policy.action_dim,):
+        raise UserError(
+            f"the policy acts in {policy.action_dim} dimensions, {env_id} takes "
+            f"{list(probe.action_shape)}; the store's actions do not match the env"
+        )
+    return probe.render_fps
 
 
 def _check_same_config(path: Path, config: EvalConfig) -> None:
