@@ -1,6 +1,6 @@
 """Step-time overhead of DoPr over its base optimizer, measured side by side in one process.
 
-    python bench/optim_overhead.py [--steps 30] [--rounds 5] [--quick]
+    python bench/optim_overhead.py [--steps 20] [--rounds 3] [--only mlp|unet] [--quick]
 
 For two policy networks of the toolkit — (a) the residual MLP of a state flow policy and (b) a
 conditional 1-D temporal U-Net of diffusion_policy's shape (~3 M params, batch 256, horizon 16) —
@@ -55,8 +55,9 @@ def unet_case():
 
 class Floor:
     """The base optimizer's step, then each preconditioned layer's per-step AP product(s) with
-    fixed inverses, exactly as DoPr's layer adapters compute them (one [out, d] x [d, d] product
-    for a Linear layer with its bias column; the two small Kronecker products for a conv)."""
+    fixed inverses, exactly as DoPr's layer adapters compute them (for a Linear layer with its
+    bias column, the weight block's [out, d] x [d, d] product and the bias column's terms; the
+    two small Kronecker products for a conv)."""
 
     def __init__(self, base: str, model: torch.nn.Module, **settings) -> None:
         self.base = build_optimizer(base, model, **settings)
@@ -65,13 +66,13 @@ class Floor:
         self.products = []
         for layer in probe._layers:
             inverses = [torch.eye(side) for side in layer.factor_dims]
-            gradient = torch.randn(layer.out_features, layer.dim)
-            self.products.append((layer, gradient, inverses))
+            grads = [torch.randn_like(p) for p in layer.params()]
+            self.products.append((layer, grads, inverses))
 
     def step(self) -> None:
         self.base.step()
-        for layer, gradient, inverses in self.products:
-            layer.precondition(gradient, inverses)
+        for layer, grads, inverses in self.products:
+            layer.preconditioned(grads, inverses)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.base.zero_grad(set_to_none=set_to_none)
@@ -137,6 +138,11 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per optimizer")
     parser.add_argument("--quick", action="store_true", help="few steps, for a smoke run")
+    parser.add_argument(
+        "--only",
+        choices=("mlp", "unet"),
+        help="time one network (default: both, then the Kronecker agreement)",
+    )
     args = parser.parse_args()
     steps, rounds = (5, 2) if args.quick else (args.steps, args.rounds)
     variants = {
@@ -156,7 +162,10 @@ def main() -> None:
     print(f"DoPr defaults: {defaults}; per-batch: statistic=batch, update_every=1, all rows")
     print("no refresh: factors from the warm-up only (what is left when refreshes cost nothing)")
     print("floor-X: X's step plus the per-step AP products alone, with fixed inverses")
-    for title, case in (("residual MLP", mlp_case), ("conditional U-Net 1D", unet_case)):
+    cases = {"mlp": ("residual MLP", mlp_case), "unet": ("conditional U-Net 1D", unet_case)}
+    for key, (title, case) in cases.items():
+        if args.only not in (None, key):
+            continue
         model, _ = case()
         params = sum(p.numel() for p in model.parameters())
         convs = any(isinstance(m, torch.nn.Conv1d) for m in model.modules())
@@ -173,6 +182,8 @@ def main() -> None:
                     f"  ratio {label:<24} / {base}: {seconds / times[base]:.3f}   floor "
                     f"{floor / times[base]:.3f}   measured / floor {seconds / floor:.3f}"
                 )
+    if args.only is not None:
+        return
     cosines = sorted(kronecker_agreement())
     print(
         f"\nU-Net conv layers, Kronecker vs exact patch factor (one batch, gamma="

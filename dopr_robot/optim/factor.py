@@ -53,6 +53,14 @@ def all_finite(matrix: torch.Tensor) -> torch.Tensor:
     return torch.isfinite(matrix.sum())
 
 
+def all_finite_sum(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Whether every entry of every tensor is finite (one sum each, as in all_finite)."""
+    total = tensors[0].sum()
+    for tensor in tensors[1:]:
+        total = total + tensor.sum()
+    return torch.isfinite(total)
+
+
 def _try_cholesky(matrix: torch.Tensor) -> torch.Tensor | None:
     factor, info = torch.linalg.cholesky_ex(matrix)
     if int(info) != 0 or not all_finite(factor):

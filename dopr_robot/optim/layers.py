@@ -3,9 +3,10 @@
 Activation-wise preconditioning treats every eligible layer as a linear map W applied to rows z:
 a Linear layer to each input vector (any leading dims), a Conv layer to each unfolded input patch
 (length C_in·prod(k)) — the convolution is a shared linear map on patches. An adapter knows, for
-its module type, how to turn a forward input into rows [n, d] and how to view the weight gradient
-as a matrix [out, d] in the same column order (plus the bias as one more column when the bias is
-preconditioned with the homogeneous coordinate). The optimizer itself never looks at module types.
+its module type, how to turn a forward input into rows [n, d] and how to multiply the weight
+gradient, viewed as a matrix [out, d] in the same column order (plus the bias as one more column
+when the bias is preconditioned with the homogeneous coordinate), by the factor's inverse. The
+optimizer itself never looks at module types.
 
 A factor is stored as one or more square matrices: one [d, d] patch second moment for Linear
 layers and for convolutions with `conv_factor="full"`, or — the default for convolutions — the
@@ -65,6 +66,17 @@ class LayerAdapter:
     def rows(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def record(self, x: torch.Tensor, sums: list[torch.Tensor], choose, dtype) -> int:
+        """Add one forward input's rows to the running sums; returns how many rows entered.
+
+        `choose(n)` returns the sorted indices of the rows to keep out of n, or None for all."""
+        rows = self.rows(x).to(dtype)
+        subset = choose(rows.shape[0])
+        if subset is not None:
+            rows = rows[subset]
+        self.accumulate(sums, rows)
+        return rows.shape[0]
+
     def accumulate(self, sums: list[torch.Tensor], rows: torch.Tensor) -> None:
         """Add the rows' outer products (and the bias coordinate's) to the running sums."""
         total = sums[0]
@@ -80,24 +92,42 @@ class LayerAdapter:
         """The factor matrices from the running sums of n_rows rows."""
         return [sums[0] / n_rows]
 
-    def precondition(self, gradient: torch.Tensor, inverses: list[torch.Tensor]) -> torch.Tensor:
-        """G (Σ + λI)⁻¹ for the [out, dim] gradient matrix."""
-        return gradient @ inverses[0]
+    def product(
+        self, matrix: torch.Tensor, inverses: list[torch.Tensor], out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """G F⁻¹ for the [out, in_features] weight-gradient matrix and a factor without the bias
+        coordinate (into `out`, [out, in_features], when given)."""
+        return torch.mm(matrix, inverses[0], out=out)
 
-    def grad_matrix(self, grads: list[torch.Tensor]) -> torch.Tensor:
-        """[out, dim] matrix from the weight (and bias) gradients, columns ordered like rows()."""
-        matrix = grads[0].reshape(self.out_features, -1)
-        if self.homogeneous:
-            matrix = torch.cat([matrix, grads[1].reshape(-1, 1)], dim=1)
-        return matrix
+    def preconditioned(
+        self,
+        grads: list[torch.Tensor],
+        inverses: list[torch.Tensor],
+        out: list[torch.Tensor] | None = None,
+    ) -> list[torch.Tensor]:
+        """The AP gradients, one per parameter of params(), in its own shape and contiguous;
+        written into `out` (tensors shaped like the parameters) when given.
 
-    def split(self, matrix: torch.Tensor) -> list[torch.Tensor]:
-        """Inverse of grad_matrix: back to the weight's (and bias's) own shapes."""
-        weight = self.module.weight
-        parts = [matrix[:, : self.in_features].reshape(weight.shape)]
-        if self.homogeneous:
-            parts.append(matrix[:, self.in_features].reshape(self.module.bias.shape))
-        return parts
+        With the bias as the homogeneous column, [G_W | g_b] P is computed as its two blocks,
+        G_W P_WW + g_b P_bWᵀ and G_W P_Wb + g_b P_bb, not as one product on the concatenated
+        [out, d+1] matrix: no copy of the gradient into that matrix going in, and a contiguous
+        weight block coming out, which torch's fused AdamW needs (it ignores strides, so a column
+        slice had to be copied again). The same products and sums as the concatenated form; the
+        bias term is added last, so the result differs from it by float rounding."""
+        rows, d = self.out_features, self.in_features
+        weight = grads[0].reshape(rows, d)
+        shape = self.module.weight.shape
+        weight_out = None if out is None else out[0].view(rows, d)
+        if not self.homogeneous:
+            return [self.product(weight, inverses, weight_out).view(shape)]
+        inverse = inverses[0]
+        bias = grads[1].reshape(-1)
+        bias_out = None if out is None else out[1].view(-1)
+        weight_part = torch.mm(weight, inverse[:d, :d], out=weight_out)
+        weight_part.addr_(bias, inverse[d, :d])
+        bias_part = torch.mv(weight, inverse[:d, d], out=bias_out)
+        bias_part.addcmul_(bias, inverse[d, d])
+        return [weight_part.view(shape), bias_part.view(self.module.bias.shape)]
 
 
 class LinearAdapter(LayerAdapter):
@@ -159,6 +189,38 @@ class KroneckerConvAdapter(ConvAdapter):
     def describe_factor(self) -> str:
         return f"factor {self.channels}x{self.channels} (x) {self.taps}x{self.taps}"
 
+    def record(self, x: torch.Tensor, sums: list[torch.Tensor], choose, dtype) -> int:
+        if self.spatial != 1:
+            return super().record(x, sums, choose, dtype)
+        windows = self._kept_windows(x, choose).to(dtype)  # [kept, taps, C]
+        by_tap = windows.view(-1, self.channels)  # one row per (patch, tap), as accumulate's
+        sums[0].addmm_(by_tap.T, by_tap)
+        sums[1] += torch.einsum("ntc,nsc->ts", windows, windows)
+        return windows.shape[0]
+
+    def _kept_windows(self, x: torch.Tensor, choose) -> torch.Tensor:
+        """The kept patches of a Conv1d input as [kept, taps, C_in], gathered straight from the
+        (padded) input: the rows rows() gives, in its order, without unfolding every patch (taps
+        times the input) and copying the unfolded tensor twice more before the subset is taken.
+        On diffusion_policy's U-Net that was most of a refresh."""
+        m = self.module
+        if isinstance(m.padding, str) or m.padding_mode != "zeros":
+            mode = "constant" if m.padding_mode == "zeros" else m.padding_mode
+            x = F.pad(x, m._reversed_padding_repeated_twice, mode=mode)
+        elif m.padding[0]:
+            x = F.pad(x, (m.padding[0], m.padding[0]))
+        if x.dim() == 2:  # unbatched input
+            x = x.unsqueeze(0)
+        batch, _, length = x.shape
+        dilation, stride = m.dilation[0], m.stride[0]
+        positions = max(0, (length - dilation * (self.taps - 1) - 1) // stride + 1)
+        subset = choose(batch * positions)
+        if subset is None:
+            subset = torch.arange(batch * positions, device=x.device)
+        sample, start = subset // positions, (subset % positions) * stride
+        offsets = torch.arange(self.taps, device=x.device) * dilation
+        return x.transpose(1, 2)[sample[:, None], start[:, None] + offsets]
+
     def accumulate(self, sums: list[torch.Tensor], rows: torch.Tensor) -> None:
         patches = rows.view(-1, self.channels, self.taps)
         by_tap = patches.transpose(1, 2).reshape(-1, self.channels)  # one row per (patch, tap)
@@ -175,13 +237,18 @@ class KroneckerConvAdapter(ConvAdapter):
             tap = torch.eye(self.taps, dtype=tap.dtype, device=tap.device)
         return [channel, tap]
 
-    def precondition(self, gradient: torch.Tensor, inverses: list[torch.Tensor]) -> torch.Tensor:
+    def product(
+        self, matrix: torch.Tensor, inverses: list[torch.Tensor], out: torch.Tensor | None = None
+    ) -> torch.Tensor:
         channel, tap = inverses
-        g = gradient.view(self.out_features, self.channels, self.taps) @ tap
+        g = matrix.view(self.out_features, self.channels, self.taps) @ tap
         g = (g.transpose(1, 2).reshape(-1, self.channels) @ channel).view(
             self.out_features, self.taps, self.channels
         )
-        return g.transpose(1, 2).reshape(self.out_features, -1)
+        if out is None:
+            return g.transpose(1, 2).reshape(self.out_features, -1)
+        out.view(self.out_features, self.channels, self.taps).copy_(g.transpose(1, 2))
+        return out
 
 
 CONV_FACTORS = ("kron", "full")

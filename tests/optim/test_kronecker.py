@@ -157,3 +157,40 @@ def test_a_kronecker_pair_is_damped_like_a_single_factor(damping):
     single = gamma * float(torch.trace(pair)) / (1 if damping == "trace" else pair.shape[0])
     assert added == pytest.approx(single, rel=1e-9)
     assert state["ap_damping"] == pytest.approx(single, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(padding=1),
+        dict(padding=2, stride=2, dilation=2),
+        dict(padding="same", padding_mode="reflect"),
+        dict(padding=1, padding_mode="circular", stride=3),
+        dict(padding=0),
+    ],
+)
+@pytest.mark.parametrize("keep", [None, 7])
+@pytest.mark.parametrize("batched", [True, False])
+def test_conv1d_statistics_gathered_from_the_input_equal_the_unfolded_rows(settings, keep, batched):
+    """The Conv1d path gathers the kept patches from the input instead of unfolding them all;
+    the sums and row counts must be those of the unfolded rows, subset included."""
+    torch.manual_seed(0)
+    conv = nn.Conv1d(3, 4, kernel_size=3, **settings).double()
+    layer = next(a for a in DoPr(conv)._layers)
+    x = torch.randn(5, 3, 13, dtype=torch.float64)
+    x = x if batched else x[0]
+
+    def choose(n):
+        if keep is None:
+            return None
+        return torch.randperm(n, generator=torch.Generator().manual_seed(n))[:keep].sort().values
+
+    def empty():
+        return [torch.zeros(3, 3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)]
+
+    gathered, unfolded = empty(), empty()
+    rows = layer.record(x, gathered, choose, torch.float64)
+    reference_rows = super(type(layer), layer).record(x, unfolded, choose, torch.float64)
+    assert rows == reference_rows > 0
+    for a, b in zip(gathered, unfolded, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
