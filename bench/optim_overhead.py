@@ -1,6 +1,6 @@
 """Step-time overhead of DoPr over its base optimizer, measured side by side in one process.
 
-    python bench/optim_overhead.py [--steps 20] [--rounds 3] [--only mlp|unet] [--quick]
+    python bench/optim_overhead.py [--steps 20] [--rounds 5] [--only mlp|unet] [--quick]
 
 For two policy networks of the toolkit — (a) the residual MLP of a state flow policy and (b) a
 conditional 1-D temporal U-Net of diffusion_policy's shape (~3 M params, batch 256, horizon 16) —
@@ -136,7 +136,7 @@ def main() -> None:
         default=AP_DEFAULTS["update_every"],
         help="steps per timing round (default: one refresh period, so every round pays one)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per optimizer")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per optimizer")
     parser.add_argument("--quick", action="store_true", help="few steps, for a smoke run")
     parser.add_argument(
         "--only",

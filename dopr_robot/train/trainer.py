@@ -315,13 +315,15 @@ class Trainer:
             torch.manual_seed(seed)
 
     def _clip_gradients(self, max_norm: float) -> float:
-        """clip_grad_norm_'s result, but the rescale runs only when the norm exceeds the limit
-        (torch always multiplies, by 1.0 when within it)."""
-        params = [p for p in self._params if p.grad is not None]
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        if norm > max_norm:
-            torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
-        return float(norm)
+        """clip_grad_norm_'s numbers (the norm of the per-tensor norms; the same coefficient),
+        with its per-tensor Python loops as single foreach calls, and the rescale run only when
+        the norm exceeds the limit (torch always multiplies, by 1.0 when within it)."""
+        grads = [p.grad for p in self._params if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        value = float(norm)
+        if value > max_norm:
+            torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
+        return value
 
     def _finite(self, loss: torch.Tensor) -> bool:
         finite = torch.isfinite(loss.detach()).float().reshape(1)
