@@ -17,6 +17,7 @@ kept, and nothing is written after it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from contextlib import nullcontext
@@ -326,9 +327,10 @@ class Trainer:
         return value
 
     def _finite(self, loss: torch.Tensor) -> bool:
+        if self.rank.world == 1:  # one read, which the step makes anyway to return the loss
+            return math.isfinite(loss.item())
         finite = torch.isfinite(loss.detach()).float().reshape(1)
-        if self.rank.world > 1:
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
         return bool(finite.item() > 0)
 
     @torch.no_grad()

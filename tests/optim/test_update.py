@@ -78,6 +78,36 @@ def test_preconditioned_gradient_equals_dense_solve(damping, net):
         torch.testing.assert_close(update, solved, rtol=1e-9, atol=1e-11)
 
 
+def test_the_weight_and_bias_blocks_equal_the_concatenated_product_step_after_step():
+    """The adapter computes [G_W | g_b] P as its weight block and bias column, into buffers that
+    are reused every step; on each of three steps (the later ones reuse the buffers) the
+    update equals the product on the concatenated matrix, and the GP gets contiguous blocks."""
+    torch.manual_seed(2)
+    model = mlp()
+    opt = DoPr(model, base="sgd", lr=1.0, weight_decay=0.0, **FAITHFUL)
+    seen = []
+    real_update = opt._gp_update
+    opt._gp_update = lambda replaced: (seen.append(replaced), real_update(replaced))
+    layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    for _ in range(3):
+        model(torch.randn(20, 6, dtype=torch.float64)).pow(2).sum().backward()
+        before = {
+            layer: (layer.weight.detach().clone(), layer.bias.detach().clone()) for layer in layers
+        }
+        grads = {
+            layer: torch.cat([layer.weight.grad, layer.bias.grad[:, None]], dim=1)
+            for layer in layers
+        }
+        opt.step()
+        for layer in layers:
+            product = grads[layer] @ opt.state[layer.weight]["ap_inverse"]
+            w0, b0 = before[layer]
+            torch.testing.assert_close(w0 - layer.weight, product[:, :-1], rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(b0 - layer.bias, product[:, -1], rtol=1e-12, atol=1e-14)
+        opt.zero_grad()
+    assert all(g.is_contiguous() for replaced in seen for g in replaced.values())
+
+
 def test_bias_left_to_base_when_asked():
     layer = nn.Linear(4, 2).double()
     opt = DoPr(layer, base="sgd", lr=1.0, weight_decay=0.0, bias="base", **FAITHFUL)
