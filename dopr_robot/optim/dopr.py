@@ -418,9 +418,8 @@ class DoPr(GPOptimizer):
     ) -> list[torch.Tensor]:
         """Per-layer buffers the AP gradients are written into, reused step after step.
 
-        Not state (they hold nothing between steps): they exist because a fresh output per layer
-        per step costs an allocation and first-touch page faults that, on a small network on
-        CPU, were a tenth of DoPr's time above its floor."""
+        Not state (they hold nothing between steps): they spare an allocation per layer per step,
+        and for large outputs the first-touch page faults of fresh memory."""
         buffers = self._scratch.get(id(layer))
         like = params[0]
         if buffers is None or buffers[0].dtype != dtype or buffers[0].device != like.device:

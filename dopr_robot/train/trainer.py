@@ -316,10 +316,13 @@ class Trainer:
             torch.manual_seed(seed)
 
     def _clip_gradients(self, max_norm: float) -> float:
-        """clip_grad_norm_'s numbers (the norm of the per-tensor norms; the same coefficient),
-        with its per-tensor Python loops as single foreach calls, and the rescale run only when
-        the norm exceeds the limit (torch always multiplies, by 1.0 when within it)."""
+        """clip_grad_norm_'s numbers (the norm of the per-tensor norms; the same coefficient) in
+        one foreach call for the norms and one for the rescale, without its grouping by device
+        and dtype (the trainer's parameters share both), and the rescale run only when the norm
+        exceeds the limit (torch always multiplies, by 1.0 when within it)."""
         grads = [p.grad for p in self._params if p.grad is not None]
+        if not grads:
+            return 0.0
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         value = float(norm)
         if value > max_norm:

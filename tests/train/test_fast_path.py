@@ -77,3 +77,21 @@ def test_bf16_on_a_cpu_without_it_is_one_sentence(store, tmp_path, monkeypatch):
     monkeypatch.setattr(fast_path_module, "cpu_has_native_bf16", lambda: False)
     with pytest.raises(UserError, match="no native bf16"):
         Trainer(config(store, tmp_path / "x", bf16=True, device="cpu"), POLICY, progress=False)
+
+
+@pytest.mark.parametrize("limit", [1e-3, 1e3])
+def test_the_clip_gives_clip_grad_norms_numbers(store, tmp_path, limit):
+    """The trainer's clip (one foreach norm, a rescale only over the limit) returns the norm
+    torch's clip_grad_norm_ returns and leaves the same gradients, clipped or not."""
+    trainer = Trainer(config(store, tmp_path / "run"), POLICY, progress=False)
+    params = [p for p in trainer.policy.parameters() if p.requires_grad]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    expected = [p.grad.clone() for p in params]
+    reference = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    for ref, grad in zip(reference, expected, strict=True):
+        ref.grad = grad
+    torch_norm = float(torch.nn.utils.clip_grad_norm_(reference, limit))
+    assert trainer._clip_gradients(limit) == torch_norm
+    for p, ref in zip(params, reference, strict=True):
+        assert torch.equal(p.grad, ref.grad)
