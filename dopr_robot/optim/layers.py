@@ -123,7 +123,7 @@ class LayerAdapter:
         inverse = inverses[0]
         bias = grads[1].reshape(-1)
         bias_out = None if out is None else out[1].view(-1)
-        weight_part = torch.mm(weight, inverse[:d, :d], out=weight_out)
+        weight_part = self.product(weight, [inverse[:d, :d]], weight_out)
         weight_part.addr_(bias, inverse[d, :d])
         bias_part = torch.mv(weight, inverse[:d, d], out=bias_out)
         bias_part.addcmul_(bias, inverse[d, d])
@@ -192,10 +192,8 @@ class KroneckerConvAdapter(ConvAdapter):
     def record(self, x: torch.Tensor, sums: list[torch.Tensor], choose, dtype) -> int:
         if self.spatial != 1:
             return super().record(x, sums, choose, dtype)
-        windows = self._kept_windows(x, choose).to(dtype)  # [kept, taps, C]
-        by_tap = windows.view(-1, self.channels)  # one row per (patch, tap), as accumulate's
-        sums[0].addmm_(by_tap.T, by_tap)
-        sums[1] += torch.einsum("ntc,nsc->ts", windows, windows)
+        windows = self._kept_windows(x, choose).to(dtype)
+        self._add_windows(sums, windows)
         return windows.shape[0]
 
     def _kept_windows(self, x: torch.Tensor, choose) -> torch.Tensor:
@@ -222,10 +220,13 @@ class KroneckerConvAdapter(ConvAdapter):
         return x.transpose(1, 2)[sample[:, None], start[:, None] + offsets]
 
     def accumulate(self, sums: list[torch.Tensor], rows: torch.Tensor) -> None:
-        patches = rows.view(-1, self.channels, self.taps)
-        by_tap = patches.transpose(1, 2).reshape(-1, self.channels)  # one row per (patch, tap)
+        self._add_windows(sums, rows.view(-1, self.channels, self.taps).transpose(1, 2))
+
+    def _add_windows(self, sums: list[torch.Tensor], windows: torch.Tensor) -> None:
+        """Add patches given as [n, taps, C_in] (any strides) to the channel and tap sums."""
+        by_tap = windows.reshape(-1, self.channels)  # one row per (patch, tap)
         sums[0].addmm_(by_tap.T, by_tap)
-        sums[1] += torch.einsum("nct,ncs->ts", patches, patches)
+        sums[1] += torch.einsum("ntc,nsc->ts", windows, windows)
 
     def statistics(self, sums: list[torch.Tensor], n_rows: int) -> list[torch.Tensor]:
         channel = sums[0] / (n_rows * self.taps)

@@ -283,9 +283,10 @@ class Trainer:
             self.model.train()
         with self.autocast():
             loss, _ = self.model(batch, noise)
-        if not self._finite(loss):
+        loss_value = loss.item()
+        if not self._finite(loss, loss_value):
             raise TrainingDiverged(
-                f"the loss became {loss.item()} at step {self.step}; stopped, and the last good "
+                f"the loss became {loss_value} at step {self.step}; stopped, and the last good "
                 f"checkpoint is {latest_checkpoint(self.run) or 'none (none was written yet)'}"
                 "; try a lower lr or stronger grad_clip"
             )
@@ -299,7 +300,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.policy, self.step)
         self.step += 1
-        return {"loss": loss.item(), "grad_norm": grad_norm, "lr": self.scheduler.get_last_lr()[0]}
+        return {"loss": loss_value, "grad_norm": grad_norm, "lr": self.scheduler.get_last_lr()[0]}
 
     def _seed_image_crops(self) -> None:
         """Seed torch's global generator, which robomimic's crop randomizer draws from, from
@@ -329,9 +330,10 @@ class Trainer:
             torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
         return value
 
-    def _finite(self, loss: torch.Tensor) -> bool:
-        if self.rank.world == 1:  # one read, which the step makes anyway to return the loss
-            return math.isfinite(loss.item())
+    def _finite(self, loss: torch.Tensor, value: float) -> bool:
+        """Whether this rank's loss `value` (and, under DDP, every rank's loss) is finite."""
+        if self.rank.world == 1:
+            return math.isfinite(value)
         finite = torch.isfinite(loss.detach()).float().reshape(1)
         dist.all_reduce(finite, op=dist.ReduceOp.MIN)
         return bool(finite.item() > 0)
