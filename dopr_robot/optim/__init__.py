@@ -6,6 +6,7 @@ opt = build_optimizer("dopr-adamw", model, lr=1e-4, weight_decay=1e-6)
 
 from .dopr import AP_DEFAULTS, DoPr
 from .factory import OPTIMIZER_NAMES, build_optimizer
+from .fused_adamw import FusedAdamW
 from .gp import GPOptimizer
 
-__all__ = ["AP_DEFAULTS", "DoPr", "GPOptimizer", "OPTIMIZER_NAMES", "build_optimizer"]
+__all__ = ["AP_DEFAULTS", "DoPr", "FusedAdamW", "GPOptimizer", "OPTIMIZER_NAMES", "build_optimizer"]

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .dopr import AP_DEFAULTS, DoPr
+from .fused_adamw import FusedAdamW
 from .gp import GPOptimizer, fusable
 
 OPTIMIZER_NAMES = ("adamw", "muon", "sgd", "dopr-adamw", "dopr-muon", "dopr-sgd")
@@ -21,9 +22,11 @@ ADAMW_DEFAULTS = dict(betas=(0.95, 0.999), eps=1e-8)
 def build_optimizer(name: str, model: nn.Module, **hparams) -> torch.optim.Optimizer:
     """Build optimizer `name` over `model`'s parameters (or `params=` groups).
 
-    adamw -> torch.optim.AdamW (its fused kernel where the parameters allow it, unless `fused`
-    or `foreach` is given); sgd -> torch.optim.SGD; muon -> GPOptimizer(base="muon"), i.e.
-    torch's Muon on Linear/Conv weights and AdamW on the rest; dopr-X -> DoPr(base=X).
+    adamw -> torch.optim.AdamW: its fused kernel where the parameters allow it (unless `fused`
+    or `foreach` is given), through `FusedAdamW`, which keeps the kernel's lists between steps
+    (torch's numbers, less of its per-step Python); sgd -> torch.optim.SGD;
+    muon -> GPOptimizer(base="muon"), i.e. torch's Muon on Linear/Conv weights and AdamW on the
+    rest; dopr-X -> DoPr(base=X).
     AP settings (gamma, damping, statistic, ema_decay, update_every, max_rows, bias, conv_factor)
     are accepted by the dopr-* names only.
     """
@@ -51,6 +54,8 @@ def build_optimizer(name: str, model: nn.Module, **hparams) -> torch.optim.Optim
             params = list(params)
             if "fused" not in settings and "foreach" not in settings:
                 settings["fused"] = fusable(_tensors(params))
+            if settings.get("fused") is True:
+                return FusedAdamW(params, **{**ADAMW_DEFAULTS, **settings})
             return torch.optim.AdamW(params, **{**ADAMW_DEFAULTS, **settings})
         return torch.optim.SGD(params, **settings)
     except TypeError as error:  # an unknown keyword, named by torch

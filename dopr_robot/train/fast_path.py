@@ -1,7 +1,8 @@
 """The trainer's fast path: what `fast_path` and `bf16` switch, in one place.
 
 `fast_path = true` (default): AdamW (plain, or the GP stage of DoPr/Muon) runs torch's fused
-kernel, one call per step for all parameters, instead of about ten per-tensor ops per parameter;
+kernel, one call per step for all parameters, instead of about ten per-tensor ops per parameter
+(plain AdamW through `optim.FusedAdamW`, which also keeps the kernel's lists between steps);
 and the U-Net's large Conv1d kernels get their weight gradient by one GEMM (see
 `policies/nets/conv.py`). Both compute the same sums in another order: a seed still gives the
 same numbers run after run, and one step agrees with `fast_path = false` (plain eager PyTorch,
