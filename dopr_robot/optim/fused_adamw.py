@@ -64,25 +64,7 @@ class FusedAdamW(torch.optim.AdamW):
             return loss
         with torch.no_grad():
             for group, params, grads, exp_avgs, exp_avg_sqs, steps in lists:
-                beta1, beta2 = group["betas"]
-                torch._foreach_add_(steps, 1)
-                torch._fused_adamw_(
-                    params,
-                    grads,
-                    exp_avgs,
-                    exp_avg_sqs,
-                    [],
-                    steps,
-                    amsgrad=False,
-                    lr=group["lr"],
-                    beta1=beta1,
-                    beta2=beta2,
-                    weight_decay=group["weight_decay"],
-                    eps=group["eps"],
-                    maximize=False,
-                    grad_scale=None,
-                    found_inf=None,
-                )
+                fused_adamw_update(group, params, grads, exp_avgs, exp_avg_sqs, steps)
         return None
 
     def _lists(self) -> list[tuple] | None:
@@ -117,7 +99,7 @@ class FusedAdamW(torch.optim.AdamW):
             states = [self.state.get(p) for p in group["params"]]
             if not all(s and "exp_avg" in s for s in states):
                 return None
-            if len({(p.device, p.dtype) for p in group["params"]}) != 1:
+            if not one_kind(group["params"]):
                 return None
             kept.append(
                 (
@@ -129,6 +111,42 @@ class FusedAdamW(torch.optim.AdamW):
                 )
             )
         return kept
+
+
+def fused_adamw_update(
+    group: dict,
+    params: list[torch.Tensor],
+    grads: list[torch.Tensor],
+    exp_avgs: list[torch.Tensor],
+    exp_avg_sqs: list[torch.Tensor],
+    steps: list[torch.Tensor],
+) -> None:
+    """One AdamW step of tensors that share a device and dtype, as torch.optim's fused path
+    makes it (step counts first, then one `_fused_adamw_` call), with the group's settings."""
+    beta1, beta2 = group["betas"]
+    torch._foreach_add_(steps, 1)
+    torch._fused_adamw_(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        [],
+        steps,
+        amsgrad=False,
+        lr=group["lr"],
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=group["weight_decay"],
+        eps=group["eps"],
+        maximize=False,
+        grad_scale=None,
+        found_inf=None,
+    )
+
+
+def one_kind(tensors: list[torch.Tensor]) -> bool:
+    """Whether the tensors share one device and dtype (one fused call takes them all)."""
+    return len({(t.device, t.dtype) for t in tensors}) == 1
 
 
 def _plain(group: dict) -> bool:

@@ -26,6 +26,8 @@ from torch.optim import Optimizer
 from torch.optim.adamw import adamw as adamw_functional
 from torch.optim.sgd import sgd as sgd_functional
 
+from .fused_adamw import fused_adamw_update, one_kind
+
 # torch's functional Muon core and scalar dtype are private APIs: pyproject bounds torch to the
 # tested releases (2.9 - 2.14), and a torch without them is one sentence, not an ImportError
 # deep in a traceback.
@@ -174,6 +176,7 @@ class GPOptimizer(Optimizer):
         )
         validate_gp_hyperparameters(defaults)
         self._matrix_ids = matrix_parameters(model)
+        self._adamw_kept: dict[int, tuple] = {}  # per group: see _adamw_states
         super().__init__(list(model.parameters()) if params is None else params, defaults)
         for group in self.param_groups:
             validate_gp_hyperparameters(group)
@@ -194,7 +197,7 @@ class GPOptimizer(Optimizer):
 
     def _gp_update(self, replaced_grads: dict[int, torch.Tensor]) -> None:
         """One GP step; `replaced_grads` maps id(param) to the gradient to use instead of .grad."""
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
             adam, muon, sgd = [], [], []
             for p in group["params"]:
                 grad = replaced_grads.get(id(p), p.grad)
@@ -209,36 +212,28 @@ class GPOptimizer(Optimizer):
                 else:
                     adam.append((p, grad))
             if adam:
-                self._adamw(group, adam)
+                self._adamw(index, group, adam)
             if muon:
                 self._muon(group, muon)
             if sgd:
                 self._sgd(group, sgd)
 
-    def _adamw(self, group: dict, pairs: list) -> None:
+    def _adamw(self, index: int, group: dict, pairs: list) -> None:
         # a group saved before `fused` existed (an old checkpoint) resumes unfused, as it ran
         fused = bool(group.get("fused", False))
-        params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
-        for p, g in pairs:
-            state = self.state[p]
-            if "exp_avg" not in state:  # same lazy init as torch.optim.AdamW
-                # fused kernels keep the step count on the parameter's device, as torch's do
-                device = p.device if fused else None
-                state["step"] = torch.zeros((), dtype=_get_scalar_dtype(fused), device=device)
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            params.append(p)
-            grads.append(g)
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            steps.append(state["step"])
+        params = [p for p, _ in pairs]
+        grads = [g for _, g in pairs]
+        states = self._adamw_states(index, params, fused)
+        exp_avgs, exp_avg_sqs, steps, contiguous, single_kind = states
         if fused:
             # torch's fused kernel reads every tensor as if it were contiguous: on torch 2.14's
             # CPU kernel a strided gradient (DoPr's weight block, a column slice of [W | b]) got
             # a scrambled update, silently. So strided gradients are copied first, and a group
             # with a strided parameter or state runs the per-tensor loop instead.
             grads = [g.contiguous() for g in grads]
-            fused = all(t.is_contiguous() for t in [*params, *exp_avgs, *exp_avg_sqs])
+            if contiguous and single_kind:  # what torch's fused path does, without its walk
+                fused_adamw_update(group, params, grads, exp_avgs, exp_avg_sqs, steps)
+                return
         beta1, beta2 = group["betas"]
         adamw_functional(
             params,
@@ -247,7 +242,7 @@ class GPOptimizer(Optimizer):
             exp_avg_sqs,
             [],
             steps,
-            fused=fused,
+            fused=fused and contiguous,
             amsgrad=False,
             beta1=beta1,
             beta2=beta2,
@@ -256,6 +251,38 @@ class GPOptimizer(Optimizer):
             eps=group["eps"],
             maximize=False,
         )
+
+    def _adamw_states(self, index: int, params: list, fused: bool) -> tuple:
+        """(exp_avgs, exp_avg_sqs, steps, contiguous, one device and dtype) of these AdamW
+        parameters, created lazily as torch.optim.AdamW does, and kept while the same parameters
+        step with the same state (a loaded state dict replaces `self.state`): walking every
+        parameter's state each step cost as much as the fused kernel on a small network."""
+        kept = self._adamw_kept.get(index)
+        if (
+            kept is not None
+            and kept[0] is self.state
+            and kept[1] == fused
+            and len(kept[2]) == len(params)
+            and all(a is b for a, b in zip(kept[2], params, strict=True))
+        ):
+            return kept[3]
+        exp_avgs, exp_avg_sqs, steps = [], [], []
+        for p in params:
+            state = self.state[p]
+            if "exp_avg" not in state:  # same lazy init as torch.optim.AdamW
+                # fused kernels keep the step count on the parameter's device, as torch's do
+                device = p.device if fused else None
+                state["step"] = torch.zeros((), dtype=_get_scalar_dtype(fused), device=device)
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            steps.append(state["step"])
+        contiguous = all(t.is_contiguous() for t in [*params, *exp_avgs, *exp_avg_sqs])
+        single_kind = one_kind([*params, *exp_avgs, *exp_avg_sqs]) and one_kind(steps)
+        states = (exp_avgs, exp_avg_sqs, steps, contiguous, single_kind)
+        self._adamw_kept[index] = (self.state, fused, params, states)
+        return states
 
     def _muon(self, group: dict, pairs: list) -> None:
         params, grads, bufs = [], [], []

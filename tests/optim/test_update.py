@@ -1,5 +1,7 @@
 """The AP update itself: least squares in one step, the dense solve, invariance, AP off = base."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -153,6 +155,40 @@ def test_the_adamw_core_follows_torchs_fused_or_unfused_kernel_bit_for_bit(fused
     assert ours.param_groups[0]["fused"] is fused
     for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_the_adamw_core_keeps_torchs_numbers_across_a_reload_and_a_step_without_a_gradient(fused):
+    """The GP core keeps its AdamW state lists between steps: a state dict loaded into the same
+    optimizer, and a step in which a parameter has no gradient (skipped, as torch skips it),
+    must not leave it stepping stale or wrong tensors."""
+    torch.manual_seed(7)
+    model_a, data = mlp(dtype=torch.float32), batches(8, 32, (6,), 3, dtype=torch.float32)
+    model_b = mlp(dtype=torch.float32)
+    model_b.load_state_dict(model_a.state_dict())
+    settings = dict(lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99), fused=fused)
+    ours = GPOptimizer(model_a, base="adamw", **settings)
+    theirs = torch.optim.AdamW(model_b.parameters(), **settings)
+    train(model_a, ours, data[:3])
+    train(model_b, theirs, data[:3])
+    saved = copy.deepcopy((ours.state_dict(), theirs.state_dict()))
+    train(model_a, ours, data[3:4])
+    train(model_b, theirs, data[3:4])
+    ours.load_state_dict(saved[0])  # back to the moments of step 3; parameters stay where they are
+    theirs.load_state_dict(saved[1])
+    train(model_a, ours, data[4:5])
+    train(model_b, theirs, data[4:5])
+    for model in (model_a, model_b):
+        model[0].bias.requires_grad_(False)
+    train(model_a, ours, data[5:6])
+    train(model_b, theirs, data[5:6])
+    for model in (model_a, model_b):
+        model[0].bias.requires_grad_(True)
+    train(model_a, ours, data[6:])
+    train(model_b, theirs, data[6:])
+    for a, b in zip(model_a.parameters(), model_b.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert ours.state[model_a[0].bias]["step"].item() == 6  # 3 loaded + 3 with a gradient
 
 
 def test_a_checkpoint_from_before_fused_resumes_unfused():
