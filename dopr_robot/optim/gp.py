@@ -4,9 +4,11 @@
 parameters are *matrices* (weights of Linear/Conv layers, the ones Muon orthogonalises), the
 per-parameter state, and one `_gp_update(grads)` call that hands each parameter's gradient to
 PyTorch's own functional optimizer cores (`torch.optim.adamw.adamw`, `torch.optim._muon.muon`,
-`torch.optim.sgd.sgd`; AdamW's fused kernel where the parameters allow it). Reusing those cores,
-not re-deriving them, is what makes DoPr with its activation-wise stage switched off equal
-`torch.optim.AdamW` / `torch.optim.Muon` step for step (fused AdamW to fused, unfused to unfused).
+`torch.optim.sgd.sgd`; AdamW's fused kernel where the parameters allow it, called as torch's
+fused path calls it, with the state lists kept between steps as `FusedAdamW` keeps them).
+Reusing those cores, not re-deriving them, is what makes DoPr with its activation-wise stage
+switched off equal `torch.optim.AdamW` / `torch.optim.Muon` step for step (fused AdamW to fused,
+unfused to unfused).
 
 Muon only accepts 2-D tensors: a Conv weight [out, in, *k] is updated through its 2-D view
 [out, in·prod(k)] (the view shares storage, so the update lands in the real weight). Everything
