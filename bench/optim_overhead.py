@@ -9,7 +9,10 @@ and DoPr-Muon, with DoPr at its defaults and in the faithful per-batch mode (sta
 every step), and — for the U-Net — the exact patch factor (conv_factor="full") beside the default
 channel⊗tap Kronecker factor, with how closely the default's update follows the exact one
 (cosine similarity per layer). Optimizers are timed in interleaved rounds and the median
-per-step time is used, so the machine's drift affects every optimizer alike. Prints the ratios
+per-step time is used, so the machine's drift affects every optimizer alike; beside each
+measured / floor, "paired" is the median over rounds of DoPr's time / the floor's within a round
+(the two run back to back, so a slow stretch of this shared machine slows both; the ratio of two
+medians can pair one's slow rounds with the other's fast ones). Prints the ratios
 DoPr-X / X and, beside each, DoPr's floor: the base optimizer's step plus the products that exact
 AP cannot avoid (per preconditioned layer and step, its gradient matrix times its fixed damped
 inverse(s), into preallocated buffers; no statistics, refreshes, checks or bookkeeping), timed in
@@ -88,7 +91,7 @@ def time_steps(model, optimizer, loss_fn, steps: int) -> float:
 
 
 def measure(case, variants: dict[str, tuple[str, dict]], steps: int, rounds: int) -> dict:
-    """Median seconds per step for each variant, timed in interleaved rounds."""
+    """Seconds per step for each variant, one value per interleaved round."""
     runs = {}
     for label, (name, settings) in variants.items():
         torch.manual_seed(0)
@@ -103,7 +106,12 @@ def measure(case, variants: dict[str, tuple[str, dict]], steps: int, rounds: int
     for _ in range(rounds):
         for label, run in runs.items():
             times[label].append(time_steps(*run, steps=steps))
-    return {label: statistics.median(values) for label, values in times.items()}
+    return times
+
+
+def paired(numerator: list[float], denominator: list[float]) -> float:
+    """Median over rounds of numerator / denominator within each round."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def kronecker_agreement() -> list[float]:
@@ -170,7 +178,8 @@ def main() -> None:
         params = sum(p.numel() for p in model.parameters())
         convs = any(isinstance(m, torch.nn.Conv1d) for m in model.modules())
         chosen = {k: v for k, v in variants.items() if convs or "full conv" not in k}
-        times = measure(case, chosen, steps, rounds)
+        rounds_of = measure(case, chosen, steps, rounds)
+        times = {label: statistics.median(values) for label, values in rounds_of.items()}
         print(f"\n{title} ({params / 1e6:.2f} M params)")
         for label, seconds in times.items():
             print(f"  {label:<24} {seconds * 1e3:8.2f} ms/step")
@@ -178,9 +187,11 @@ def main() -> None:
             if label.startswith("dopr-"):
                 base = label.split()[0].removeprefix("dopr-")
                 floor = times[f"floor-{base}"]
+                within = paired(rounds_of[label], rounds_of[f"floor-{base}"])
                 print(
                     f"  ratio {label:<24} / {base}: {seconds / times[base]:.3f}   floor "
                     f"{floor / times[base]:.3f}   measured / floor {seconds / floor:.3f}"
+                    f" (paired {within:.3f})"
                 )
     if args.only is not None:
         return
