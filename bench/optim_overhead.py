@@ -26,6 +26,7 @@ import statistics
 import time
 
 import torch
+from rounds import paired_ratio
 
 from dopr_robot.optim import AP_DEFAULTS, DoPr, build_optimizer
 from dopr_robot.policies.nets import ConditionalUnet1D, ResidualMLP
@@ -109,11 +110,6 @@ def measure(case, variants: dict[str, tuple[str, dict]], steps: int, rounds: int
     return times
 
 
-def paired(numerator: list[float], denominator: list[float]) -> float:
-    """Median over rounds of numerator / denominator within each round."""
-    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
-
-
 def kronecker_agreement() -> list[float]:
     """Per conv layer of the U-Net: cosine between the weight updates that the Kronecker and the
     exact patch factor give for the same batch (per-batch statistic, default γ, SGD base so the
@@ -187,7 +183,7 @@ def main() -> None:
             if label.startswith("dopr-"):
                 base = label.split()[0].removeprefix("dopr-")
                 floor = times[f"floor-{base}"]
-                within = paired(rounds_of[label], rounds_of[f"floor-{base}"])
+                within = paired_ratio(rounds_of[label], rounds_of[f"floor-{base}"])
                 print(
                     f"  ratio {label:<24} / {base}: {seconds / times[base]:.3f}   floor "
                     f"{floor / times[base]:.3f}   measured / floor {seconds / floor:.3f}"

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rounds import paired_ratio
 
 from dopr_robot.envs.collect import collect
 from dopr_robot.envs.config import CollectConfig
@@ -64,11 +65,6 @@ def trainer_for(store: Path, out: Path, policy: PolicyConfig, batch: int, **trai
         **train,
     )
     return Trainer(config, policy, progress=False)
-
-
-def paired_ratio(numerator: list[float], denominator: list[float]) -> float:
-    """Median over rounds of numerator / denominator within each round."""
-    return statistics.median(a / b for a, b in zip(numerator, denominator, strict=True))
 
 
 def fast_against_eager(

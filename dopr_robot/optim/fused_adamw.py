@@ -41,14 +41,6 @@ class FusedAdamW(torch.optim.AdamW):
     def __init__(self, params, **settings) -> None:
         super().__init__(params, **{**settings, "fused": True})
 
-    def add_param_group(self, param_group: dict) -> None:
-        self._kept = None
-        super().add_param_group(param_group)
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._kept = None  # the state tensors are replaced
-        super().load_state_dict(state_dict)
-
     def zero_grad(self, set_to_none: bool = True) -> None:
         if not set_to_none:
             return super().zero_grad(set_to_none=False)
@@ -69,7 +61,8 @@ class FusedAdamW(torch.optim.AdamW):
 
     def _lists(self) -> list[tuple] | None:
         """This step's (group, params, grads, exp_avgs, exp_avg_sqs, steps) per group, from the
-        kept lists; None where torch's own step must run instead."""
+        kept lists; None where torch's own step must run instead. A loaded state dict replaces
+        `self.state`, an added group lengthens `param_groups`: either drops the kept lists."""
         if self._kept is None or self._kept_state is not self.state:
             return None
         if len(self._kept) != len(self.param_groups):
