@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__
-from .commands import collect, data, evaluate, study, train
-from .errors import UserError
+from .threads import prefer_passive_waiting
+
+prefer_passive_waiting()  # before anything imports torch: see threads.py
+
+from . import __version__  # noqa: E402
+from .commands import collect, data, evaluate, study, train  # noqa: E402
+from .errors import UserError  # noqa: E402
 
 
 def _optim_list(args: argparse.Namespace) -> int:
@@ -84,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "threads", None) is not None:
+            from .threads import use_threads
+
+            use_threads(args.threads)
         return args.func(args)
     except UserError as error:
         print(f"dopr-robot: error: {error}", file=sys.stderr)

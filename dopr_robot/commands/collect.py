@@ -30,6 +30,11 @@ def add_parser(commands) -> None:
     collect.add_argument("--resume", action="store_true", help="add to an existing store")
     collect.add_argument("--overwrite", action="store_true", help="replace an existing store")
     collect.add_argument("--quiet", action="store_true", help="no progress bar")
+    collect.add_argument(
+        "--threads",
+        default="auto",
+        help="torch CPU threads: auto (the usable cores, at most 4) or N",
+    )
     collect.set_defaults(func=_collect)
 
 

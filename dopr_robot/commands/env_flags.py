@@ -2,7 +2,8 @@
 
 `--env-import MODULE` imports the module that registers an id (written into the id as
 `MODULE:ID`, gymnasium's own form, so subprocesses and later commands import it too);
-`--success-key KEY` names the info key of a user env's success signal; `--env-setting KEY=VALUE`
+`--success-key KEY` names the info key of a user env's success signal and `--score-key KEY`
+that of its continuous score; `--env-setting KEY=VALUE`
 (repeatable, VALUE read as JSON when it parses, else as a string) passes any other make setting,
 e.g. `steps_per_horizon=50`, `steps_per_push=200`, or an env constructor's own argument.
 """
@@ -23,6 +24,11 @@ def add_env_flags(parser: argparse.ArgumentParser, env_help: str) -> None:
     )
     parser.add_argument(
         "--success-key", help="info key of a gymnasium env's success signal (default is_success)"
+    )
+    parser.add_argument(
+        "--score-key",
+        help="info key of a gymnasium env's continuous score; the episode scores its best value "
+        "(default: the episode's best reward)",
     )
     parser.add_argument(
         "--env-setting",
@@ -57,4 +63,6 @@ def env_settings_from(args: argparse.Namespace) -> dict[str, Any]:
             settings[key.strip()] = text
     if args.success_key:
         settings["success_key"] = args.success_key
+    if args.score_key:
+        settings["score_key"] = args.score_key
     return settings

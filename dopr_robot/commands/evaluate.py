@@ -65,6 +65,11 @@ def add_parser(commands) -> None:
     evaluate.add_argument("--resume", action="store_true", help="finish an interrupted eval")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    evaluate.add_argument(
+        "--threads",
+        default="auto",
+        help="torch CPU threads: auto (the usable cores, at most 4) or N",
+    )
     evaluate.set_defaults(func=_evaluate)
 
     render = commands.add_parser("render", help="render one episode of a checkpoint to mp4")
@@ -78,6 +83,11 @@ def add_parser(commands) -> None:
     render.add_argument("--device", default="auto", help=DEVICE_HELP)
     render.add_argument("--bf16", action="store_true", help=BF16_HELP)
     render.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    render.add_argument(
+        "--threads",
+        default="auto",
+        help="torch CPU threads: auto (the usable cores, at most 4) or N",
+    )
     render.set_defaults(func=_render)
 
 
@@ -125,9 +135,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     for cell in results["cells"]:
         steps = "" if cell["inference_steps"] is None else f"  steps {cell['inference_steps']}"
+        score = "n/a" if cell["mean_score"] is None else f"{cell['mean_score']:.3f}"
         print(
             f"H={cell['task_horizon']:<5}{steps}  success {cell['success_rate']:.2f} "
-            f"[{cell['wilson_low']:.2f}, {cell['wilson_high']:.2f}]  "
+            f"[{cell['wilson_low']:.2f}, {cell['wilson_high']:.2f}]  score {score}  "
             f"sub-goals {cell['mean_subgoals_done']:.2f}  errors {cell['errors']}"
         )
     for curve in results["curves"]:
@@ -136,7 +147,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         h50 = "not reached within the sweep" if curve["h50"] is None else f"{curve['h50']:.1f}"
         if shortest["success_rate"] == 0:
             h50 = "undefined (no success at the shortest H)"
-        print(f"AUC {curve['auc']:.3f}   H50 {h50}")
+        score_auc = "n/a" if curve["score_auc"] is None else f"{curve['score_auc']:.3f}"
+        print(f"AUC {curve['auc']:.3f}   score AUC {score_auc}   H50 {h50}")
     return 0
 
 
@@ -184,6 +196,7 @@ def _render(args: argparse.Namespace) -> int:
     outcome = "success" if episode.success else "failure"
     print(
         f"{args.out}: seed {args.seed}, H={args.task_horizon}, {outcome} "
-        f"({episode.subgoals_done}/{args.task_horizon} sub-goals, {episode.length} steps)"
+        f"({episode.subgoals_done}/{args.task_horizon} sub-goals, score {episode.score:.3f}, "
+        f"{episode.length} steps)"
     )
     return 0

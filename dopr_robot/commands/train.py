@@ -77,6 +77,11 @@ def add_parser(commands) -> None:
         "except a larger --steps, which extends the run)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--threads",
+        default="auto",
+        help="torch CPU threads: auto (the usable cores, at most 4) or N",
+    )
     groups = {
         "train": train.add_argument_group("training settings ([train] in --config)"),
         "policy": train.add_argument_group("policy settings ([policy] in --config)"),

@@ -13,7 +13,9 @@ What the env must have, each checked with one sentence (`GymAdapter.check`):
 H is a step budget (`horizon_meaning = "step-budget"`): the episode is cut after
 H × `steps_per_horizon` steps (default: the registered `max_episode_steps`, else 100) and
 succeeds on the first step the env reports success. An env that terminates without success ends
-the episode as a failure. `subgoals_done` is 1 once it has succeeded. Other settings are passed to
+the episode as a failure. `subgoals_done` is 1 once it has succeeded. The episode's score is the
+best value over its steps of `info[score_key]` (the `score_key` setting, `--score-key`; a key the
+env never sets is one sentence), or of the reward without one. Other settings are passed to
 the env's constructor. The env has no perturbation knob here, and images are the env's own.
 """
 
@@ -51,6 +53,7 @@ class GymAdapter(EnvAdapter):
         render_mode: str | None = None,
         success_key: str = "is_success",
         steps_per_horizon: int | None = None,
+        score_key: str | None = None,
         **settings: Any,
     ) -> gymnasium.Env:
         self.check_settings(task_horizon, perturbation, render_mode)
@@ -78,7 +81,7 @@ class GymAdapter(EnvAdapter):
                 f"{self.env_id} cannot render rgb_array frames (its render modes: {modes}); "
                 "videos need them"
             )
-        return StepBudgetTask(env, self.env_id, budget, success_key)
+        return StepBudgetTask(env, self.env_id, budget, success_key, score_key)
 
     def _registered_steps(self) -> int | None:
         if self.registered is None:
@@ -89,13 +92,23 @@ class GymAdapter(EnvAdapter):
 class StepBudgetTask(gymnasium.Wrapper):
     """The protocol around an env: store-keyed dict observations, success, a step budget."""
 
-    def __init__(self, env: gymnasium.Env, env_id: str, budget: int, success_key: str):
+    def __init__(
+        self,
+        env: gymnasium.Env,
+        env_id: str,
+        budget: int,
+        success_key: str,
+        score_key: str | None = None,
+    ):
         super().__init__(env)
         self.env_id = env_id
         self.budget = budget
         self.success_key = success_key
+        self.score_key = score_key
         self.observation_space = store_space(env.observation_space, env_id)
         self.elapsed_steps = 0
+        #: the episode's best value of info[score_key] (or of the reward, without a key)
+        self.best = -np.inf
 
     def observation(self, observation) -> dict[str, np.ndarray]:
         if isinstance(self.env.observation_space, spaces.Dict):
@@ -105,7 +118,8 @@ class StepBudgetTask(gymnasium.Wrapper):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         observation, _ = self.env.reset(seed=seed, options=options)
         self.elapsed_steps = 0
-        return self.observation(observation), {"success": False, "subgoals_done": 0}
+        self.best = -np.inf
+        return self.observation(observation), {"success": False, "subgoals_done": 0, "score": 0.0}
 
     def step(self, action):
         observation, reward, terminated, truncated, info = self.env.step(action)
@@ -115,10 +129,17 @@ class StepBudgetTask(gymnasium.Wrapper):
                 f"{self.env_id} does not report info[{self.success_key!r}]; name its success "
                 "key with --success-key"
             )
+        if self.score_key is not None and self.score_key not in info:
+            raise UserError(
+                f"{self.env_id} does not report info[{self.score_key!r}]; name a key it sets "
+                "with --score-key, or leave it out to score by the episode's best reward"
+            )
+        value = float(reward if self.score_key is None else info[self.score_key])
+        self.best = max(self.best, value)
         success = bool(info[self.success_key])
         ended = success or terminated
         truncated = not ended and (truncated or self.elapsed_steps >= self.budget)
-        protocol = {"success": success, "subgoals_done": int(success)}
+        protocol = {"success": success, "subgoals_done": int(success), "score": self.best}
         return self.observation(observation), float(reward), ended, truncated, protocol
 
 

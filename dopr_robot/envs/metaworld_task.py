@@ -104,6 +104,7 @@ class MetaWorldEnv(TaskEnv):
             "success": bool(self.subgoals_done),
             "subgoals_done": self.subgoals_done,
             "task_horizon": self.task_horizon,
+            "score": float(self.subgoals_done),  # H is a step budget: the score is success
         }
 
     def close(self):

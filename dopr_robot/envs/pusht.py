@@ -7,10 +7,17 @@ succeeds when the block covers > 95 % of the goal. The adapter makes it a chain
 drawn from the episode's seeded generator (uniform position in [100, 400]², uniform angle; not
 touching the agent, under 50 % coverage) and the agent pushes again; the episode succeeds after
 H pushes and is truncated when one push takes more than `steps_per_push` steps (default 300,
-diffusion_policy's episode length). `subgoals_done` counts the pushes done.
+diffusion_policy's episode length). `subgoals_done` counts the pushes done. `info["score"]` is
+diffusion_policy's PushT metric, the best clip(coverage / 0.95, 0, 1) of the episode, and over a
+chain (pushes done + the best of the push under way) / H.
 
 Observations, under diffusion_policy's store keys (its `pusht_cchi_v7_replay.zarr`):
 - `state` float32 [5]: agent x, y, block x, y, block angle mod 2π (always);
+- `agent_pos` float32 [2]: agent x, y (always);
+- `block_keypoints` float32 [16]: the corners of the T's two rectangles (8 × (x, y)) in pixels
+  (always). Unlike the angle in `state`, which jumps at the wrap, every value moves continuously
+  with the block, so a standardised MLP input can represent it; this is the role
+  diffusion_policy's low-dim `keypoint` plays, and the input the PushT recipes use;
 - `img` uint8 [96, 96, 3] (with `image=True`): gym-pusht's 96-px render, HWC.
 diffusion_policy's `keypoint` key ([9, 2] points from its own keypoint manager) is not produced:
 a policy trained on it is refused with the key named, rather than fed different points.
@@ -36,10 +43,12 @@ from shapely.ops import unary_union
 
 from ..errors import UserError
 from .adapter import EnvAdapter
-from .pusht_expert import AGENT_RADIUS, T_RECTANGLES, PushTExpert, to_world
+from .pusht_expert import AGENT_RADIUS, T_CORNERS, T_RECTANGLES, PushTExpert, to_world
 
 INSTALL_HINT = 'PushT needs gym-pusht; pip install "dopr-robot[pusht]"'
 STEPS_PER_PUSH = 300
+#: gym-pusht's success threshold and reward scale: reward = clip(coverage / 0.95, 0, 1)
+SUCCESS_COVERAGE = 0.95
 #: the re-placed block must cover less than this share of the goal (a real push is needed)
 MAX_START_COVERAGE = 0.5
 
@@ -99,13 +108,17 @@ class PushTChain(gymnasium.Env):
         self.render_mode = render_mode
         self.action_space = env.action_space
         entries: dict[str, spaces.Space] = {
-            "state": spaces.Box(0.0, 512.0, shape=(5,), dtype=np.float32)
+            "state": spaces.Box(0.0, 512.0, shape=(5,), dtype=np.float32),
+            "agent_pos": spaces.Box(0.0, 512.0, shape=(2,), dtype=np.float32),
+            "block_keypoints": spaces.Box(-np.inf, np.inf, shape=(16,), dtype=np.float32),
         }
         if image:
             entries["img"] = spaces.Box(0, 255, shape=(96, 96, 3), dtype=np.uint8)
         self.observation_space = spaces.Dict(entries)
         self.subgoals_done = 0
         self.push_steps = 0
+        #: the best reward (clip(coverage / 0.95, 0, 1)) of the push under way
+        self.push_best = 0.0
         self.placements = np.random.default_rng()
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -115,15 +128,18 @@ class PushTChain(gymnasium.Env):
         self.placements = np.random.default_rng(None if seed is None else [int(seed), 0x9E3779B9])
         self.subgoals_done = 0
         self.push_steps = 0
+        self.push_best = 0.0
         return self._observation(observation), self._info(0.0)
 
     def step(self, action):
         observation, _, _, _, info = self.env.step(np.asarray(action, dtype=np.float64))
         self.push_steps += 1
+        self.push_best = max(self.push_best, min(info["coverage"] / SUCCESS_COVERAGE, 1.0))
         reward = 0.0
         if info["is_success"]:
             self.subgoals_done += 1
             self.push_steps = 0
+            self.push_best = 0.0
             reward = 1.0
             if self.subgoals_done < self.task_horizon:
                 self._replace_block()
@@ -153,16 +169,25 @@ class PushTChain(gymnasium.Env):
         )
 
     def _observation(self, observation) -> dict[str, np.ndarray]:
-        stored = {"state": self.state()}
+        state = self.state()
+        stored = {
+            "state": state,
+            "agent_pos": state[:2].copy(),
+            "block_keypoints": block_keypoints(self.env.block),
+        }
         if self.image:
             stored["img"] = np.asarray(observation["pixels"], dtype=np.uint8)
         return stored
 
     def _info(self, coverage: float) -> dict[str, Any]:
+        done = min(self.subgoals_done, self.task_horizon)
         return {
             "success": self.subgoals_done >= self.task_horizon,
             "subgoals_done": self.subgoals_done,
             "coverage": float(coverage),
+            # diffusion_policy's PushT score (the episode's best clip(coverage / 0.95, 0, 1)),
+            # over a chain: (pushes done + the best of the push under way) / H
+            "score": min((done + self.push_best) / self.task_horizon, 1.0),
         }
 
     def _replace_block(self) -> None:
@@ -186,6 +211,12 @@ class PushTChain(gymnasium.Env):
         body.position = (float(pose[0]), float(pose[1]))
         body.velocity, body.angular_velocity = (0.0, 0.0), 0.0
         self.env.space.reindex_shapes_for_body(body)
+
+
+def block_keypoints(block) -> np.ndarray:
+    """The corners of the T's two rectangles in world pixels, flattened (x0, y0, x1, ...)."""
+    pose = np.array([*block.position, block.angle], dtype=np.float64)
+    return to_world(T_CORNERS, pose).astype(np.float32).reshape(-1)
 
 
 def _coverage(env, pose: np.ndarray) -> float:

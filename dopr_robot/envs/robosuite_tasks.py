@@ -24,7 +24,9 @@ H (`horizon_meaning = "replaced-chain"`): after each success the objects are put
 table at new poses drawn from the episode's seeded generator (Lift: the cube within robosuite's
 ±3 cm; Stack: both cubes within ±8 cm, 7 cm apart), and the task starts again; the episode
 succeeds after H successes and is truncated when one takes more than `steps_per_goal` steps
-(Lift 150, Stack 300). `perturbation` is not supported (0 only).
+(Lift 150, Stack 300). `perturbation` is not supported (0 only). `info["score"]` is (successes +
+the best shaped reward of the attempt under way) / H, robosuite's own staged reward (reach,
+grasp, lift or stack) scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -161,6 +163,8 @@ class RobosuiteChain(gymnasium.Env):
             entries[f"{CAMERA}_image"] = spaces.Box(0, 255, (IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
         self.observation_space = spaces.Dict(entries)
         self.subgoals_done = self.goal_steps = 0
+        #: the best shaped reward (robosuite's staged progress, in [0, 1]) of the goal under way
+        self.goal_best = 0.0
         self.placements = np.random.default_rng()
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -174,15 +178,18 @@ class RobosuiteChain(gymnasium.Env):
             np.random.set_state(outside)  # noqa: NPY002
         self.placements = np.random.default_rng(None if seed is None else [int(seed), 0x5EED])
         self.subgoals_done = self.goal_steps = 0
+        self.goal_best = 0.0
         return self._observation(observation), self._info()
 
     def step(self, action):
         observation, _, _, _ = self.env.step(np.asarray(action, dtype=np.float64))
         self.goal_steps += 1
+        self.goal_best = max(self.goal_best, self._shaped_progress())
         reward = 0.0
         if self.env._check_success():
             self.subgoals_done += 1
             self.goal_steps = 0
+            self.goal_best = 0.0
             reward = 1.0
             if self.subgoals_done < self.task_horizon:
                 self._replace_objects()
@@ -209,10 +216,25 @@ class RobosuiteChain(gymnasium.Env):
         return stored
 
     def _info(self) -> dict[str, Any]:
+        done = min(self.subgoals_done, self.task_horizon)
         return {
             "success": self.subgoals_done >= self.task_horizon,
             "subgoals_done": self.subgoals_done,
+            # (goals done + the best shaped progress of the goal under way) / H
+            "score": min((done + self.goal_best) / self.task_horizon, 1.0),
         }
+
+    def _shaped_progress(self) -> float:
+        """robosuite's own shaped reward (reach, grasp, lift / stack stages), scaled to [0, 1]
+        by its reward_scale; read with shaping switched on for the call only, so the env's
+        own (sparse, robomimic's) reward setting is left as it was made."""
+        env = self.env
+        shaping, scale = env.reward_shaping, env.reward_scale
+        env.reward_shaping, env.reward_scale = True, 1.0
+        try:
+            return float(np.clip(env.reward(None), 0.0, 1.0))
+        finally:
+            env.reward_shaping, env.reward_scale = shaping, scale
 
     def _replace_objects(self) -> None:
         """New seeded table poses for the task's objects, at rest."""

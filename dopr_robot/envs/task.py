@@ -96,6 +96,8 @@ class TaskEnv(gym.Env):
             "success": self.subgoals_done >= self.task_horizon,
             "subgoals_done": self.subgoals_done,
             "task_horizon": self.task_horizon,
+            # chains: the share of sub-goals done; balance: the share of the horizon survived
+            "score": min(self.subgoals_done / self.task_horizon, 1.0),
         }
 
     def render(self):

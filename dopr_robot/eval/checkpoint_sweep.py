@@ -16,6 +16,7 @@ from matplotlib.figure import Figure  # pyplot-free: the caller's backend is lef
 
 from ..errors import UserError
 from .config import EvalConfig
+from .results import read_results
 from .stats import spearman
 from .sweep import evaluate
 
@@ -30,7 +31,7 @@ def evaluate_checkpoints(run: Path, config: EvalConfig, progress: bool = True) -
         sweep_out = out / folder.name
         done = sweep_out / "results.json"
         if done.exists():
-            results = json.loads(done.read_text())
+            results = read_results(done)
         else:
             single = config.model_copy(update={"checkpoint": str(folder), "out": str(sweep_out)})
             results = evaluate(single, resume=sweep_out.exists(), progress=progress)

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from ..provenance import versions
-from .schema import SCHEMA_ID
+from .episode import row_fields
+from .schema import SCHEMA_ID, upgrade, validate
 from .stats import area_under_curve, h50, wilson_interval
 
 
@@ -22,7 +24,7 @@ def build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, la
     cells, curves = [], []
     axis = sorted({r["inference_steps"] for r in rows}, key=lambda s: (s is None, s))
     for steps in axis:
-        rates = []
+        rates, scores = [], []
         for horizon in config.task_horizons:
             cell_rows = [
                 r
@@ -37,6 +39,7 @@ def build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, la
             wins = sum(r["success"] for r in cell_rows)
             low, high = wilson_interval(wins, n)
             failures = [r["length"] for r in cell_rows if not r["success"]]
+            mean_score = _mean_score(cell_rows)
             cells.append(
                 {
                     "task_horizon": horizon,
@@ -47,6 +50,7 @@ def build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, la
                     "wilson_low": low,
                     "wilson_high": high,
                     "mean_subgoals_done": float(np.mean([r["subgoals_done"] for r in cell_rows])),
+                    "mean_score": mean_score,
                     "mean_failure_step": float(np.mean(failures)) if failures else None,
                     "errors": sum(r["error"] is not None for r in cell_rows),
                     "mean_episode_seconds": float(np.mean([r["seconds"] for r in cell_rows])),
@@ -54,10 +58,17 @@ def build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, la
                 }
             )
             rates.append((horizon, wins / n))
+            scores.append(mean_score)
         if rates:
             hs, ss = zip(*rates, strict=True)
+            scored = all(score is not None for score in scores)
             curves.append(
-                {"inference_steps": steps, "auc": area_under_curve(hs, ss), "h50": h50(hs, ss)}
+                {
+                    "inference_steps": steps,
+                    "auc": area_under_curve(hs, ss),
+                    "h50": h50(hs, ss),
+                    "score_auc": area_under_curve(hs, scores) if scored else None,
+                }
             )
     state_path = checkpoint / "trainer_state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
@@ -83,20 +94,32 @@ def build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, la
     }
 
 
+def read_results(path: Path) -> dict:
+    """A results.json of any schema version, in today's shape; a cut or malformed file is one
+    sentence naming it."""
+    try:
+        results = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path} is not a readable results file ({error})") from None
+    if isinstance(results, dict):
+        results = upgrade(results)
+    problems = validate(results)
+    if problems:
+        raise DataError(f"{path} is not a results file of this toolkit: {problems[0]}")
+    return results
+
+
+def _mean_score(rows: list[dict]) -> float | None:
+    """The cell's mean continuous score; None when a row predates scores (a resumed old sweep)."""
+    values = [r.get("score") for r in rows]
+    return None if any(v is None for v in values) else float(np.mean(values))
+
+
 def write_episodes_csv(path: Path, rows: list[dict]) -> None:
-    """episodes.csv: one row per episode, the columns a spreadsheet user wants."""
-    columns = [
-        "task_horizon",
-        "inference_steps",
-        "seed",
-        "success",
-        "subgoals_done",
-        "length",
-        "seconds",
-        "error",
-    ]
+    """episodes.csv: one row per episode, the stored fields of `Episode` as columns."""
+    columns = row_fields()
     with path.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: row[k] for k in columns})
+            writer.writerow({k: row.get(k) for k in columns})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium
@@ -23,24 +23,9 @@ import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from .. import envs
+from .episode import Episode
 
 PADDING = 2**32 - 1  # noise key of an env that only idles while the last episodes finish
-
-
-@dataclass
-class Episode:
-    seed: int
-    task_horizon: int
-    success: bool
-    subgoals_done: int
-    length: int
-    seconds: float
-    error: str | None = None
-    #: (RGB frame, sub-goals done at that moment) per step, when recorded
-    frames: list[tuple[np.ndarray, int]] | None = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "frames"}
 
 
 class CatchErrors(gymnasium.Wrapper):
@@ -139,6 +124,7 @@ def run_episodes(
                         task_horizon=task_horizon,
                         success=bool(info["success"][i]) and not _error(info, i),
                         subgoals_done=int(info["subgoals_done"][i]),
+                        score=_score(info, i, task_horizon),
                         length=slot.steps,
                         seconds=time.perf_counter() - slot.started,
                         error=_error(info, i),
@@ -178,6 +164,14 @@ class _Slot:
 
     def noise_key(self) -> tuple[int, int]:
         return (PADDING if self.seed is None else self.seed, self.chunks)
+
+
+def _score(info: dict, i: int, task_horizon: int) -> float:
+    """The env's continuous score of the episode (`info["score"]`, see the env contract), or the
+    share of sub-goals done for an env that reports none."""
+    if "score" in info and info.get("_score", np.ones(len(info["success"]), bool))[i]:
+        return float(info["score"][i])
+    return min(int(info["subgoals_done"][i]) / task_horizon, 1.0)
 
 
 def _error(info: dict, i: int) -> str | None:

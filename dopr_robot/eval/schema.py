@@ -1,15 +1,24 @@
 """The documented shape of `results.json`, and a check that a file has it.
 
-Written as a JSON Schema (the subset used here: type, required, properties, items, enum), and
-checked by a small validator so that no extra dependency is needed; `validate(results)` returns
-one sentence per problem (an empty list when the file is valid).
+Written as a JSON Schema (draft 2020-12) and checked with `jsonschema`; `validate(results)`
+returns one sentence per problem (an empty list when the file is valid). The episode rows'
+schema is derived from the `Episode` record (`episode.py`), so the two cannot drift apart.
+
+Versions: 2 added the continuous score (`score` per episode; `mean_score` per cell;
+`score_auc` per curve). `upgrade` reads a version-1 file as version 2, with those fields None.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_ID = "dopr-robot/eval-results/1"
+import jsonschema
+
+from .episode import episode_schema
+
+SCHEMA_ID = "dopr-robot/eval-results/2"
+#: earlier versions `upgrade` reads
+OLD_SCHEMA_IDS = ("dopr-robot/eval-results/1",)
 
 _NUMBER = {"type": ["number", "null"]}
 CELL = {
@@ -23,6 +32,7 @@ CELL = {
         "wilson_low",
         "wilson_high",
         "mean_subgoals_done",
+        "mean_score",
         "mean_failure_step",
         "errors",
         "mean_episode_seconds",
@@ -37,35 +47,14 @@ CELL = {
         "wilson_low": {"type": "number"},
         "wilson_high": {"type": "number"},
         "mean_subgoals_done": {"type": "number"},
+        "mean_score": _NUMBER,
         "mean_failure_step": _NUMBER,
         "errors": {"type": "integer"},
         "mean_episode_seconds": {"type": "number"},
         "chunk_latency_ms": _NUMBER,
     },
 }
-EPISODE = {
-    "type": "object",
-    "required": [
-        "seed",
-        "task_horizon",
-        "inference_steps",
-        "success",
-        "subgoals_done",
-        "length",
-        "seconds",
-        "error",
-    ],
-    "properties": {
-        "seed": {"type": "integer"},
-        "task_horizon": {"type": "integer"},
-        "inference_steps": {"type": ["integer", "null"]},
-        "success": {"type": "boolean"},
-        "subgoals_done": {"type": "integer"},
-        "length": {"type": "integer"},
-        "seconds": {"type": "number"},
-        "error": {"type": ["string", "null"]},
-    },
-}
+EPISODE = episode_schema()
 RESULTS_SCHEMA = {
     "type": "object",
     "required": [
@@ -108,11 +97,12 @@ RESULTS_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "required": ["inference_steps", "auc", "h50"],
+                "required": ["inference_steps", "auc", "h50", "score_auc"],
                 "properties": {
                     "inference_steps": {"type": ["integer", "null"]},
                     "auc": {"type": "number"},
                     "h50": _NUMBER,
+                    "score_auc": _NUMBER,
                 },
             },
         },
@@ -120,39 +110,24 @@ RESULTS_SCHEMA = {
     },
 }
 
-_TYPES = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "boolean": bool,
-    "null": type(None),
-    "integer": int,
-    "number": (int, float),
-}
+
+def validate(value: Any, schema: dict = RESULTS_SCHEMA) -> list[str]:
+    """One sentence per place where `value` breaks `schema` (empty when it is valid)."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    return [f"results{_where(error.absolute_path)}: {error.message}" for error in problems]
 
 
-def _is(value: Any, kind: str) -> bool:
-    if kind in ("integer", "number") and isinstance(value, bool):
-        return False
-    return isinstance(value, _TYPES[kind])
+def _where(path) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
 
 
-def validate(value: Any, schema: dict = RESULTS_SCHEMA, where: str = "results") -> list[str]:
-    problems: list[str] = []
-    kinds = schema.get("type")
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    if kinds and not any(_is(value, kind) for kind in kinds):
-        return [f"{where} should be {' or '.join(kinds)}, got {type(value).__name__}"]
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{where} should be one of {schema['enum']}, got {value!r}")
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                problems.append(f"{where} lacks '{key}'")
-        for key, sub in schema.get("properties", {}).items():
-            if key in value:
-                problems += validate(value[key], sub, f"{where}.{key}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            problems += validate(item, schema["items"], f"{where}[{i}]")
-    return problems
+def upgrade(results: dict[str, Any]) -> dict[str, Any]:
+    """A results dict of any known version in today's shape (version-1 files had no score)."""
+    if results.get("schema") not in OLD_SCHEMA_IDS:
+        return results
+    upgraded = {**results, "schema": SCHEMA_ID}
+    upgraded["cells"] = [{"mean_score": None, **cell} for cell in results.get("cells", [])]
+    upgraded["curves"] = [{"score_auc": None, **curve} for curve in results.get("curves", [])]
+    upgraded["episodes"] = [{"score": None, **row} for row in results.get("episodes", [])]
+    return upgraded

@@ -203,7 +203,9 @@ def evaluate(
     if policy.config.kind != "regression":
         sampler_axis = list(config.inference_steps or [policy.config.inference_steps])
     rows_path = out / "episodes.jsonl"
-    rows = [json.loads(line) for line in rows_path.open()] if rows_path.exists() else []
+    rows = []
+    if rows_path.exists():  # rows of an older sweep get today's fields (score None)
+        rows = [Episode.from_row(json.loads(line)).to_dict() for line in rows_path.open()]
     done = {(r["task_horizon"], r["inference_steps"], r["seed"]) for r in rows}
     latency: dict[int | None, float] = {}
     with rows_path.open("a") as log:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -123,6 +123,10 @@ class StudyConfig(StrictConfig):
     divisor where needed)"""
     conditioning: list[float] = Field(default_factory=lambda: [1.0], min_length=1)
     """PolicyConfig.ill_conditioning factors"""
+    metric: Literal["success", "score"] = "success"
+    """what the verdict compares, as an AUC over H: success (the success rate) | score (the
+    mean continuous score: PushT's coverage score, robosuite's shaped progress, the share of
+    sub-goals; where success sits at 0 or 1 in most cells the score can still separate runs)"""
     train: dict[str, Any] = Field(default_factory=dict)
     """TrainConfig fields shared by every run"""
     policy: dict[str, Any] = Field(default_factory=dict)

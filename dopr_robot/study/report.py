@@ -358,11 +358,21 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
     plot_budget(summary, root / BUDGET_PLOT)
     plot_val_loss_vs_success(summary, root / SCATTER_PLOT)
     lines = [f"# DoPr study `{config.name}`", "", "## Verdict", "", *verdict_lines(summary), ""]
+    measured = "success rate" if config.metric == "success" else "mean score"
     lines += [
-        "## Closed-loop success vs task horizon (verdict runs, test episode seeds)",
+        f"## Closed-loop {measured} vs task horizon (verdict runs, test episode seeds)",
         "",
-        f"![success vs H]({SUCCESS_PLOT})",
+        f"![{measured} vs H]({SUCCESS_PLOT})",
         "",
+        f'The study\'s metric is the **{config.metric}** (`metric = "{config.metric}"`): every '
+        f"success column, AUC and test below is of the per-episode {measured}"
+        + (
+            " (the field's continuous score: PushT's best coverage / 0.95, robosuite's shaped "
+            "progress, the share of sub-goals done), "
+            if config.metric == "score"
+            else ", "
+        )
+        + "averaged per H. "
         "Success is the mean over verdict seeds of each run's test success; brackets and bands "
         "are 95 % BCa bootstrap intervals over verdict seeds. AUC is the area under success over "
         "log2 H (1 = perfect everywhere); H@0.5 is where mean success falls below 0.5 (an "

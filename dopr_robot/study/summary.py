@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import UserError
+from ..eval.results import read_results
 from ..eval.stats import area_under_curve, h_at_level, spearman
 from ..train import TrainConfig
 from .config import StudyConfig
@@ -60,19 +62,24 @@ def run_record(config: StudyConfig, root: Path, run: Run) -> dict[str, Any]:
     }
     record.update(_val_losses(directory / "metrics.jsonl"))
     for split, out in (("validation", run.validation_dir(root)), ("test", run.test_dir(root))):
-        record[split], record[f"{split}_auc"] = _curve(out, horizons, record["diverged"])
+        record[split], record[f"{split}_auc"] = _curve(
+            out, horizons, record["diverged"], config.metric
+        )
     if record["role"] == "verdict":
         record["budget_auc"] = {
             str(step): record["test_auc"]
             if step == config.train_steps(task)
-            else _curve(run.budget_dir(root, step), horizons, record["diverged"])[1]
+            else _curve(run.budget_dir(root, step), horizons, record["diverged"], config.metric)[1]
             for step in config.budget_steps(task)
         }
     return record
 
 
-def _curve(out: Path, horizons: list[int], failed: bool) -> tuple[dict | None, float | None]:
-    success = _success(out / "results.json", horizons)
+def _curve(
+    out: Path, horizons: list[int], failed: bool, metric: str = "success"
+) -> tuple[dict | None, float | None]:
+    """Per-H values of the study's metric (success rate or mean score) and their AUC over H."""
+    success = _metric_by_horizon(out / "results.json", horizons, metric)
     if success is None and failed:
         success = {h: 0.0 for h in horizons}
     if success is None:
@@ -95,12 +102,22 @@ def _val_losses(path: Path) -> dict[str, float | None]:
     }
 
 
-def _success(path: Path, horizons: list[int]) -> dict[int, float] | None:
+def _metric_by_horizon(path: Path, horizons: list[int], metric: str) -> dict[int, float] | None:
+    """{H: success rate or mean score} of an evaluation, None while it is not finished; one
+    sentence when the study's metric is the score and the results have none."""
     if not path.exists():
         return None
-    results = json.loads(path.read_text())
-    rates = {cell["task_horizon"]: cell["success_rate"] for cell in results["cells"]}
-    return {h: float(rates[h]) for h in horizons} if set(horizons) <= set(rates) else None
+    results = read_results(path)
+    key = "mean_score" if metric == "score" else "success_rate"
+    rates = {cell["task_horizon"]: cell[key] for cell in results["cells"]}
+    if not set(horizons) <= set(rates):
+        return None
+    if any(rates[h] is None for h in horizons):
+        raise UserError(
+            f'the study\'s metric is "score", but {path} has no score (written before scores '
+            'existed); re-evaluate it (delete its folder and rerun), or use metric = "success"'
+        )
+    return {h: float(rates[h]) for h in horizons}
 
 
 def choose_learning_rates(config: StudyConfig, records: list[dict]) -> dict[tuple[str, str], dict]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 
 from dopr_robot.cli import main
@@ -14,7 +15,9 @@ from dopr_robot.envs.config import CollectConfig
 from dopr_robot.errors import UserError
 from dopr_robot.eval import sweep as sweep_module
 from dopr_robot.eval.config import EvalConfig
-from dopr_robot.eval.schema import validate
+from dopr_robot.eval.episode import row_fields
+from dopr_robot.eval.schema import upgrade, validate
+from dopr_robot.eval.stats import area_under_curve
 from dopr_robot.eval.sweep import evaluate
 from dopr_robot.policies import PolicyConfig
 from dopr_robot.train import TrainConfig, train
@@ -103,8 +106,42 @@ def test_schema_catches_a_broken_file(run, tmp_path):
     del broken["cells"][0]["wilson_low"]
     broken["episodes"][0]["success"] = "yes"
     problems = validate(broken)
-    assert "results.cells[0] lacks 'wilson_low'" in problems
-    assert "results.episodes[0].success should be boolean, got str" in problems
+    assert "results.cells[0]: 'wilson_low' is a required property" in problems
+    assert "results.episodes[0].success: 'yes' is not of type 'boolean'" in problems
+
+
+def test_the_score_is_recorded_per_episode_per_cell_and_per_curve(run, tmp_path):
+    results = evaluate(
+        EvalConfig(checkpoint=str(run), task_horizons=[3, 6], episodes=3, out=str(tmp_path / "e")),
+        progress=False,
+    )
+    for cell in results["cells"]:
+        rows = [r for r in results["episodes"] if r["task_horizon"] == cell["task_horizon"]]
+        # balance: the score is the share of the horizon survived
+        assert all(r["score"] == min(r["subgoals_done"] / r["task_horizon"], 1.0) for r in rows)
+        assert cell["mean_score"] == pytest.approx(np.mean([r["score"] for r in rows]))
+    (curve,) = results["curves"]
+    scores = [c["mean_score"] for c in sorted(results["cells"], key=lambda c: c["task_horizon"])]
+    assert curve["score_auc"] == pytest.approx(area_under_curve([3, 6], scores))
+    header = (tmp_path / "e" / "episodes.csv").read_text().splitlines()[0].split(",")
+    assert header == row_fields() and "score" in header
+
+
+def test_a_version_1_results_file_still_loads(run, tmp_path):
+    results = evaluate(
+        EvalConfig(checkpoint=str(run), task_horizons=[3], episodes=2, out=str(tmp_path / "e")),
+        progress=False,
+    )
+    old = json.loads(json.dumps(results))
+    old["schema"] = "dopr-robot/eval-results/1"
+    for key, records in (("mean_score", "cells"), ("score_auc", "curves"), ("score", "episodes")):
+        for record in old[records]:
+            del record[key]
+    assert validate(old)  # not today's shape ...
+    upgraded = upgrade(old)
+    assert validate(upgraded) == []  # ... but read as it
+    assert upgraded["cells"][0]["mean_score"] is None and upgraded["episodes"][0]["score"] is None
+    assert upgraded["cells"][0]["success_rate"] == results["cells"][0]["success_rate"]
 
 
 def test_an_interrupted_eval_resumes_without_redoing_episodes(run, tmp_path, monkeypatch):
