@@ -156,8 +156,8 @@ def _render(args: argparse.Namespace) -> int:
     from ..devices import resolve_device
     from ..eval.agents import PolicyAgent
     from ..eval.config import EvalConfig
+    from ..eval.environment import check_env_fits_policy, resolve_environment, with_images_if_read
     from ..eval.rollout import run_episodes
-    from ..eval.sweep import check_env_fits_policy, resolve_environment, with_images_if_read
     from ..eval.video import tile, write_video
     from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 

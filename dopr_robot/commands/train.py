@@ -3,8 +3,8 @@
 Every field of `TrainConfig` and `PolicyConfig` is a flag (`--batch-size`, `--mlp-width`,
 `--optimizer-kwargs '{gamma = 0.3}'`, ...), with the field's docstring as its help, so nothing is
 settable in TOML that is not settable here. Values are merged in one order — the run's saved
-settings (with --resume), then --config's tables, then flags — and validated once, by the typed
-configs, so a bad value is the same sentence wherever it came from.
+settings (with --resume), then `--recipe`'s tables, then --config's, then flags — and validated
+once, by the typed configs, so a bad value is the same sentence wherever it came from.
 """
 
 from __future__ import annotations
@@ -68,6 +68,12 @@ def add_parser(commands) -> None:
     )
     train.add_argument("--out", type=Path, required=True, help="run directory to create")
     train.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="start from a shipped recipe's [train] and [policy] settings (e.g. pusht-flow; "
+        "--config and flags override it)",
+    )
+    train.add_argument(
         "--config", type=Path, help="TOML with [train] and [policy] tables (flags override it)"
     )
     train.add_argument(
@@ -117,6 +123,12 @@ def _merged(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
         values["policy"] = PolicyConfig.saved_settings(saved)  # runs from before a setting
     elif args.data is None:
         raise UserError("--data is required (except with --resume)")
+    if args.recipe:
+        from ..recipes import load_recipe
+
+        recipe = load_recipe(args.recipe)
+        values["train"].update(recipe.train)
+        values["policy"].update(recipe.policy)
     if args.config:
         toml_train, toml_policy = load_toml(args.config)
         values["train"].update(toml_train)

@@ -256,3 +256,19 @@ class RobosuiteChain(gymnasium.Env):
             env.sim.data.set_joint_qpos(cube.joints[0], np.concatenate([position, quat_wxyz]))
             env.sim.data.set_joint_qvel(cube.joints[0], np.zeros(6))
         env.sim.forward()
+
+
+def env_from_robomimic(env_args: Any) -> dict[str, Any] | None:
+    """The env a converted robomimic dataset was recorded in, from its `env_args` (kept by
+    `data convert`): `robosuite/<env_name>` with the recorded env_kwargs (controller config
+    included, checked by the robosuite adapter), or None when the store has none."""
+    if not isinstance(env_args, dict) or "env_name" not in env_args:
+        return None
+    env_id = f"robosuite/{env_args['env_name']}"
+    if env_args.get("type", 1) != 1 or env_id not in ROBOSUITE_IDS:
+        raise UserError(
+            f"the demonstrations were recorded in {env_args['env_name']!r} (env type "
+            f"{env_args.get('type')}); the robomimic tasks evaluated here are "
+            f"{', '.join(ROBOSUITE_IDS)}"
+        )
+    return {"env_id": env_id, "env_kwargs": {"env_kwargs": dict(env_args.get("env_kwargs", {}))}}

@@ -1,8 +1,9 @@
 """A user's own gymnasium env, as a researcher would write it, for the adapter tests.
 
 A point in the plane moves by its action (clipped to [-1, 1]², 0.1 per step) towards a goal drawn
-at reset; `info["is_success"]` once it is within 0.05. Importing the module registers it as
-`PointGoal-v0` (for `--env-import`); `NoSuccessEnv` reports no success signal at all.
+at reset; `info["is_success"]` once it is within 0.05, and `info["closeness"]` = 1 - distance.
+Importing the module registers it as `PointGoal-v0` (for `--env-import`); `NoSuccessEnv` reports
+no success signal at all.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class PointGoalEnv(gymnasium.Env):
 
     def step(self, action):
         self.point = self.point + self.speed * np.clip(action, -1, 1)
-        success = bool(np.linalg.norm(self.point - self.goal) < 0.05)
-        return self._obs(), float(success), success, False, {"is_success": success}
+        distance = float(np.linalg.norm(self.point - self.goal))
+        success = distance < 0.05
+        info = {"is_success": success, "closeness": max(0.0, 1.0 - distance)}
+        return self._obs(), float(success), success, False, info
 
     def render(self):
         frame = np.full((64, 64, 3), 255, np.uint8)

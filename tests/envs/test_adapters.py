@@ -54,7 +54,7 @@ def test_a_user_env_speaks_the_protocol_with_a_step_budget():
     env = make(USER_CLASS, task_horizon=2, steps_per_horizon=5)
     observation, info = env.reset(seed=3)
     assert set(observation) == {"state"} and observation["state"].dtype == np.float32
-    assert info == {"success": False, "subgoals_done": 0}
+    assert info == {"success": False, "subgoals_done": 0, "score": 0.0}
     steps = 0
     truncated = terminated = False
     while not (terminated or truncated):
@@ -71,7 +71,23 @@ def test_a_user_env_speaks_the_protocol_with_a_step_budget():
         state = step[0]["state"]
         if step[2]:
             break
-    assert step[4] == {"success": True, "subgoals_done": 1}
+    # without a score key the score is the episode's best reward (1 at success here)
+    assert step[4] == {"success": True, "subgoals_done": 1, "score": 1.0}
+
+
+def test_a_user_env_scores_by_the_best_value_of_its_score_key():
+    env = make(USER_CLASS, task_horizon=1, steps_per_horizon=20, score_key="closeness")
+    observation, _ = env.reset(seed=3)
+    state, best = observation["state"], 0.0
+    for action in ([1, 1], [-1, -1], [-1, -1]):  # a step that moves away lowers closeness
+        observation, _, _, _, info = env.step(np.array(action, np.float32))
+        closeness = max(0.0, 1.0 - float(np.linalg.norm(state[2:] - observation["state"][:2])))
+        best = max(best, closeness)
+        assert info["score"] == pytest.approx(best, abs=1e-6)
+    with pytest.raises(UserError, match=r"does not report info\['nope'\]; name a key"):
+        missing = make(USER_CLASS, task_horizon=1, score_key="nope")
+        missing.reset(seed=0)
+        missing.step(np.zeros(2, np.float32))
 
 
 def test_what_a_user_env_lacks_is_one_sentence():
@@ -105,6 +121,37 @@ def test_the_pusht_expert_chains_pushes_and_the_block_is_replaced_by_seed():
     assert all(e.success and e.subgoals_done == 2 for e in episodes), episodes
     again = run_episodes(PUSHT, ExpertAgent(PUSHT), [11], 2, n_envs=1)
     assert again[0].length == episodes[0].length  # seeded layout, re-placements and expert
+
+
+def test_pusht_keypoints_are_the_blocks_corners_and_continuous_across_the_angle_wrap():
+    from dopr_robot.envs.pusht_expert import T_CORNERS, to_world
+
+    env = make(PUSHT, task_horizon=1)
+    observation, _ = env.reset(seed=0)
+    state = observation["state"]
+    assert np.array_equal(observation["agent_pos"], state[:2])
+    corners = observation["block_keypoints"].reshape(8, 2)
+    pose = np.array([env.env.block.position.x, env.env.block.position.y, env.env.block.angle])
+    assert np.allclose(corners, to_world(T_CORNERS, pose), atol=1e-3)
+    # just below and just above 2π: the angle in `state` jumps by 2π, the keypoints do not
+    near_wrap = [to_world(T_CORNERS, np.array([256.0, 256.0, a])) for a in (-1e-4, 1e-4)]
+    assert np.abs(near_wrap[0] - near_wrap[1]).max() < 0.05
+    env.close()
+
+
+def test_the_pusht_score_is_the_best_coverage_over_095_and_counts_pushes_in_a_chain():
+    episodes = run_episodes(PUSHT, ExpertAgent(PUSHT), [11], 2, n_envs=1)
+    assert episodes[0].success and episodes[0].score == 1.0
+    env = make(PUSHT, task_horizon=2)
+    env.reset(seed=4)
+    best = 0.0
+    for _ in range(5):  # a few steps towards the block: the score tracks the best coverage
+        _, _, _, _, info = env.step(np.array([256.0, 256.0]))
+        best = max(best, min(info["coverage"] / 0.95, 1.0))
+        assert info["score"] == pytest.approx(best / 2)  # no push done yet, H = 2
+    env.subgoals_done = 1  # one push done: half the chain, plus half the best of this one
+    assert env._info(0.0)["score"] == pytest.approx((1 + best) / 2)
+    env.close()
 
 
 def test_a_pusht_chain_is_truncated_per_push():

@@ -48,7 +48,7 @@ def test_observation_dict_bounds_and_info(make, env_id):
     assert observation["state"].dtype == np.float32
     assert observation["image"].shape == (96, 96, 3) and observation["image"].dtype == np.uint8
     assert env.action_space.low.min() == -1 and env.action_space.high.max() == 1
-    assert info == {"success": False, "subgoals_done": 0, "task_horizon": 2}
+    assert info == {"success": False, "subgoals_done": 0, "task_horizon": 2, "score": 0.0}
     env.step(np.full(env.action_space.shape, 5.0))  # out of bounds is clipped, not an error
 
 

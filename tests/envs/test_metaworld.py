@@ -71,6 +71,7 @@ def test_budget_truncates_and_unknown_task_is_one_sentence():
             "success": False,
             "subgoals_done": 0,
             "task_horizon": 5,
+            "score": 0.0,
         }
     )
     env.close()

@@ -43,6 +43,24 @@ def test_lift_chains_two_lifts_with_robomimics_keys_and_an_upright_camera(lift_e
         assert abs(image[:20].mean() - image[-20:].mean()) > 5
 
 
+def test_the_robosuite_score_is_shaped_progress_per_attempt_and_one_at_success():
+    env = make(LIFT, task_horizon=2)
+    expert = adapter_for(LIFT).expert()
+    observation, info = env.reset(seed=5)
+    expert.reset(seed=5)
+    scores, done = [info.get("score", 0.0)], False
+    while not done:
+        observation, _, terminated, truncated, info = env.step(expert.act(observation))
+        scores.append(info["score"])
+        done = terminated or truncated
+    assert info["success"] and scores[-1] == 1.0
+    # shaped progress (reach, grasp, lift) rises above 0 before the first lift succeeds
+    first_success = next(i for i, s in enumerate(scores) if s >= 0.5)
+    assert 0 < max(scores[:first_success]) < 0.5
+    assert not env.env.reward_shaping  # read with shaping on for the call only
+    env.close()
+
+
 def test_stack_expert_stacks_and_the_layout_is_a_function_of_the_seed():
     env = make(STACK, task_horizon=1)
     expert = adapter_for(STACK).expert()
