@@ -31,8 +31,9 @@ from .summary import choose_learning_rates, run_record, summarise
 #: one line per `run_study` call, so the report can give the study's total wall time
 INVOCATIONS = "invocations.jsonl"
 
-#: settings that do not change any number the study produces
-NOT_COMPARED = ("workers", "expected_minutes", "videos", "device")
+#: settings that change no run: how the work is spread, and `metric`, which only changes the
+#: summary (recomputed from the runs' files on every invocation)
+NOT_COMPARED = ("workers", "expected_minutes", "videos", "device", "metric")
 
 
 def _comparable(config: StudyConfig) -> dict[str, Any]:

@@ -192,3 +192,36 @@ def test_resume_after_damage_gives_the_same_numbers(study, tmp_path):
         for path, backup in backups.items():
             shutil.rmtree(path)
             shutil.copytree(backup, path, copy_function=shutil.copy2)
+
+
+def test_the_score_metric_rereads_the_same_runs_and_refuses_results_without_a_score(
+    study, tmp_path, capsys
+):
+    """`metric = "score"` on a finished study retrains nothing and compares mean scores (on
+    balance the share of H survived, so never below success); results written before scores
+    existed are refused with one sentence."""
+    copy = tmp_path / "quick"
+    shutil.copytree(study, copy, copy_function=shutil.copy2)
+    checkpoints = sorted(copy.glob("runs/**/model.safetensors"))
+    before = {path: path.stat().st_mtime_ns for path in checkpoints}
+    config = tmp_path / "score.toml"
+    config.write_text('extends = "quick"\nmetric = "score"\n')
+    assert main(["study", "--config", str(config), "--out", str(copy), "--quiet"]) == 0
+    assert {path: path.stat().st_mtime_ns for path in checkpoints} == before
+    success, score = _per_seed_test_success(study), _per_seed_test_success(copy)
+    assert success.keys() == score.keys()
+    for key, per_h in score.items():
+        for h, values in per_h.items():
+            assert all(s >= w for s, w in zip(values, success[key][h], strict=True))
+    assert "metric is the **score**" in (copy / "report.md").read_text()
+    results = next(copy.glob("runs/balance/flow-c1/adamw-*-s1/eval/test/results.json"))
+    old = json.loads(results.read_text())
+    old["schema"] = "dopr-robot/eval-results/1"
+    for cell in old["cells"]:
+        del cell["mean_score"]
+    results.write_text(json.dumps(old))
+    capsys.readouterr()
+    assert main(["study", "--config", str(config), "--out", str(copy), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert 'metric is "score", but' in error and "has no score" in error
+    assert error.count("\n") == 1
