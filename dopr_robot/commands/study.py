@@ -14,12 +14,21 @@ def add_parser(commands) -> None:
     )
     study.add_argument(
         "--preset",
-        choices=("quick", "default", "long", "conditioning", "full", "benchmarks"),  # PRESETS
+        choices=(
+            "quick",
+            "default",
+            "long",
+            "conditioning",
+            "full",
+            "benchmarks",
+            "benchmarks-cpu",
+        ),  # PRESETS
         default="default",
         help="a preset shipped in the package (dopr_robot/study/presets/): quick (a pipeline "
         "check, ~1.5 min), default (<= 20 min on 2 CPU cores), long (the default at 4x the "
-        "steps), conditioning (ill-conditioned inputs), full (GPU-sized), benchmarks (PushT and "
-        "robosuite Lift/Stack, <= 90 min; extras pusht and robosuite)",
+        "steps), conditioning (ill-conditioned inputs), full (GPU-sized), benchmarks (PushT "
+        "with competent policies on the score, cluster-sized; extra pusht), benchmarks-cpu "
+        "(PushT, robosuite Lift/Stack, <= 90 min; PushT not competent there)",
     )
     study.add_argument("--config", type=Path, help="a study TOML instead of a preset")
     study.add_argument("--out", type=Path, help="study directory (default: runs/<name>)")
