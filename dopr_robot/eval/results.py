@@ -21,55 +21,7 @@ from .stats import area_under_curve, h50, wilson_interval
 def build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, latency) -> dict:
     """results.json's content from the episode rows (episodes.jsonl), for the seeds asked for."""
     wanted = set(seeds)
-    cells, curves = [], []
-    axis = sorted({r["inference_steps"] for r in rows}, key=lambda s: (s is None, s))
-    for steps in axis:
-        rates, scores = [], []
-        for horizon in config.task_horizons:
-            cell_rows = [
-                r
-                for r in rows
-                if r["task_horizon"] == horizon
-                and r["inference_steps"] == steps
-                and r["seed"] in wanted
-            ]
-            if not cell_rows:
-                continue
-            n = len(cell_rows)
-            wins = sum(r["success"] for r in cell_rows)
-            low, high = wilson_interval(wins, n)
-            failures = [r["length"] for r in cell_rows if not r["success"]]
-            mean_score = _mean_score(cell_rows)
-            cells.append(
-                {
-                    "task_horizon": horizon,
-                    "inference_steps": steps,
-                    "episodes": n,
-                    "successes": wins,
-                    "success_rate": wins / n,
-                    "wilson_low": low,
-                    "wilson_high": high,
-                    "mean_subgoals_done": float(np.mean([r["subgoals_done"] for r in cell_rows])),
-                    "mean_score": mean_score,
-                    "mean_failure_step": float(np.mean(failures)) if failures else None,
-                    "errors": sum(r["error"] is not None for r in cell_rows),
-                    "mean_episode_seconds": float(np.mean([r["seconds"] for r in cell_rows])),
-                    "chunk_latency_ms": latency.get(steps),
-                }
-            )
-            rates.append((horizon, wins / n))
-            scores.append(mean_score)
-        if rates:
-            hs, ss = zip(*rates, strict=True)
-            scored = all(score is not None for score in scores)
-            curves.append(
-                {
-                    "inference_steps": steps,
-                    "auc": area_under_curve(hs, ss),
-                    "h50": h50(hs, ss),
-                    "score_auc": area_under_curve(hs, scores) if scored else None,
-                }
-            )
+    cells, curves = _cells_and_curves(config, [r for r in rows if r["seed"] in wanted], latency)
     state_path = checkpoint / "trainer_state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     return {
@@ -91,6 +43,57 @@ def build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, la
             (r for r in rows if r["seed"] in wanted),
             key=lambda r: (r["inference_steps"] or 0, r["task_horizon"], r["seed"]),
         ),
+    }
+
+
+def _cells_and_curves(config, rows: list[dict], latency: dict) -> tuple[list[dict], list[dict]]:
+    """One cell per (sampler steps, H) with episodes; one curve (AUCs, H50) per sampler steps."""
+    cells, curves = [], []
+    axis = sorted({r["inference_steps"] for r in rows}, key=lambda s: (s is None, s))
+    for steps in axis:
+        rates, scores = [], []
+        for horizon in config.task_horizons:
+            cell_rows = [
+                r for r in rows if r["task_horizon"] == horizon and r["inference_steps"] == steps
+            ]
+            if not cell_rows:
+                continue
+            cells.append(_cell(horizon, steps, cell_rows, latency.get(steps)))
+            rates.append((horizon, cells[-1]["success_rate"]))
+            scores.append(cells[-1]["mean_score"])
+        if rates:
+            hs, ss = zip(*rates, strict=True)
+            scored = all(score is not None for score in scores)
+            curves.append(
+                {
+                    "inference_steps": steps,
+                    "auc": area_under_curve(hs, ss),
+                    "h50": h50(hs, ss),
+                    "score_auc": area_under_curve(hs, scores) if scored else None,
+                }
+            )
+    return cells, curves
+
+
+def _cell(horizon: int, steps: int | None, rows: list[dict], latency: float | None) -> dict:
+    n = len(rows)
+    wins = sum(r["success"] for r in rows)
+    low, high = wilson_interval(wins, n)
+    failures = [r["length"] for r in rows if not r["success"]]
+    return {
+        "task_horizon": horizon,
+        "inference_steps": steps,
+        "episodes": n,
+        "successes": wins,
+        "success_rate": wins / n,
+        "wilson_low": low,
+        "wilson_high": high,
+        "mean_subgoals_done": float(np.mean([r["subgoals_done"] for r in rows])),
+        "mean_score": _mean_score(rows),
+        "mean_failure_step": float(np.mean(failures)) if failures else None,
+        "errors": sum(r["error"] is not None for r in rows),
+        "mean_episode_seconds": float(np.mean([r["seconds"] for r in rows])),
+        "chunk_latency_ms": latency,
     }
 
 

@@ -353,6 +353,21 @@ def _per_cell(summary: dict, table) -> list[str]:
     return lines
 
 
+def _metric_sentence(metric: str) -> str:
+    """What every success column, AUC and test of the report is computed from."""
+    what = "success rate" if metric == "success" else "mean score"
+    detail = (
+        " (the field's continuous score: PushT's best coverage / 0.95, robosuite's shaped "
+        "progress, the share of sub-goals done)"
+        if metric == "score"
+        else ""
+    )
+    return (
+        f'The study\'s metric is the **{metric}** (`metric = "{metric}"`): every success column, '
+        f"AUC and test below is of the per-episode {what}{detail}, averaged per H. "
+    )
+
+
 def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
     plot_success_grid(summary, root / SUCCESS_PLOT)
     plot_budget(summary, root / BUDGET_PLOT)
@@ -364,16 +379,8 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "",
         f"![{measured} vs H]({SUCCESS_PLOT})",
         "",
-        f'The study\'s metric is the **{config.metric}** (`metric = "{config.metric}"`): every '
-        f"success column, AUC and test below is of the per-episode {measured}"
-        + (
-            " (the field's continuous score: PushT's best coverage / 0.95, robosuite's shaped "
-            "progress, the share of sub-goals done), "
-            if config.metric == "score"
-            else ", "
-        )
-        + "averaged per H. "
-        "Success is the mean over verdict seeds of each run's test success; brackets and bands "
+        _metric_sentence(config.metric)
+        + "Success is the mean over verdict seeds of each run's test success; brackets and bands "
         "are 95 % BCa bootstrap intervals over verdict seeds. AUC is the area under success over "
         "log2 H (1 = perfect everywhere); H@0.5 is where mean success falls below 0.5 (an "
         "absolute level, so it compares across optimizers). Validation losses are the EMA "
