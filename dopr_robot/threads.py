@@ -46,6 +46,15 @@ def resolve_threads(threads: str | int | None) -> int:
     return count
 
 
+def add_threads_flag(parser) -> None:
+    """`--threads auto|N`, the same on every command that runs torch (read by `cli.main`)."""
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        help=f"torch CPU threads: auto (the usable cores, at most {MAX_AUTO_THREADS}) or N",
+    )
+
+
 def use_threads(threads: str | int | None) -> int:
     """Set torch's intra-op threads; returns the count used."""
     import torch

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..threads import add_threads_flag
 from .env_flags import add_env_flags, env_id_from, env_settings_from
 
 
@@ -31,11 +32,7 @@ def add_parser(commands) -> None:
     collect.add_argument("--resume", action="store_true", help="add to an existing store")
     collect.add_argument("--overwrite", action="store_true", help="replace an existing store")
     collect.add_argument("--quiet", action="store_true", help="no progress bar")
-    collect.add_argument(
-        "--threads",
-        default="auto",
-        help="torch CPU threads: auto (the usable cores, at most 4) or N",
-    )
+    add_threads_flag(collect)
     collect.set_defaults(func=_collect)
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import UserError
+from ..threads import add_threads_flag
 from .env_flags import add_env_flags, env_id_from, env_settings_from
 
 BF16_HELP = "bf16 autocast for the policy's forward on CUDA (ignored on a CPU)"
@@ -65,11 +66,7 @@ def add_parser(commands) -> None:
     evaluate.add_argument("--resume", action="store_true", help="finish an interrupted eval")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing eval")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
-    evaluate.add_argument(
-        "--threads",
-        default="auto",
-        help="torch CPU threads: auto (the usable cores, at most 4) or N",
-    )
+    add_threads_flag(evaluate)
     evaluate.set_defaults(func=_evaluate)
 
     render = commands.add_parser("render", help="render one episode of a checkpoint to mp4")
@@ -83,11 +80,7 @@ def add_parser(commands) -> None:
     render.add_argument("--device", default="auto", help=DEVICE_HELP)
     render.add_argument("--bf16", action="store_true", help=BF16_HELP)
     render.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    render.add_argument(
-        "--threads",
-        default="auto",
-        help="torch CPU threads: auto (the usable cores, at most 4) or N",
-    )
+    add_threads_flag(render)
     render.set_defaults(func=_render)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..policies import PolicyConfig
+from ..threads import add_threads_flag
 from ..train import TrainConfig
 
 #: flags that keep a name of their own (the rest are the field names with dashes)
@@ -83,11 +84,7 @@ def add_parser(commands) -> None:
         "except a larger --steps, which extends the run)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument(
-        "--threads",
-        default="auto",
-        help="torch CPU threads: auto (the usable cores, at most 4) or N",
-    )
+    add_threads_flag(train)
     groups = {
         "train": train.add_argument_group("training settings ([train] in --config)"),
         "policy": train.add_argument_group("policy settings ([policy] in --config)"),
