@@ -102,6 +102,12 @@ class Probe:
     render_fps: int
 
 
+def replaced_chain_score(successes: int, best_of_attempt: float, task_horizon: int) -> float:
+    """A replaced chain's score so far: (successes + the best progress in [0, 1] of the attempt
+    under way) / H, at most 1 (PushT and robosuite share it; see `horizon_meaning`)."""
+    return min((min(successes, task_horizon) + best_of_attempt) / task_horizon, 1.0)
+
+
 def check_render_mode(render_mode: Any) -> None:
     if render_mode not in (None, "rgb_array"):
         # gymnasium.make would wrap a window around rgb_array frames; evaluation is headless

@@ -42,7 +42,7 @@ from shapely.geometry import Point, Polygon
 from shapely.ops import unary_union
 
 from ..errors import UserError
-from .adapter import EnvAdapter
+from .adapter import EnvAdapter, replaced_chain_score
 from .pusht_expert import AGENT_RADIUS, T_CORNERS, T_RECTANGLES, PushTExpert, to_world
 
 INSTALL_HINT = 'PushT needs gym-pusht; pip install "dopr-robot[pusht]"'
@@ -180,14 +180,13 @@ class PushTChain(gymnasium.Env):
         return stored
 
     def _info(self, coverage: float) -> dict[str, Any]:
-        done = min(self.subgoals_done, self.task_horizon)
         return {
             "success": self.subgoals_done >= self.task_horizon,
             "subgoals_done": self.subgoals_done,
             "coverage": float(coverage),
             # diffusion_policy's PushT score (the episode's best clip(coverage / 0.95, 0, 1)),
             # over a chain: (pushes done + the best of the push under way) / H
-            "score": min((done + self.push_best) / self.task_horizon, 1.0),
+            "score": replaced_chain_score(self.subgoals_done, self.push_best, self.task_horizon),
         }
 
     def _replace_block(self) -> None:

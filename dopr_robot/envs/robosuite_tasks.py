@@ -41,7 +41,7 @@ import numpy as np
 from gymnasium import spaces
 
 from ..errors import UserError
-from .adapter import EnvAdapter
+from .adapter import EnvAdapter, replaced_chain_score
 
 INSTALL_HINT = 'robosuite tasks need robosuite 1.4.1; pip install "dopr-robot[robosuite]"'
 LOW_DIM_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
@@ -216,12 +216,11 @@ class RobosuiteChain(gymnasium.Env):
         return stored
 
     def _info(self) -> dict[str, Any]:
-        done = min(self.subgoals_done, self.task_horizon)
         return {
             "success": self.subgoals_done >= self.task_horizon,
             "subgoals_done": self.subgoals_done,
             # (goals done + the best shaped progress of the goal under way) / H
-            "score": min((done + self.goal_best) / self.task_horizon, 1.0),
+            "score": replaced_chain_score(self.subgoals_done, self.goal_best, self.task_horizon),
         }
 
     def _shaped_progress(self) -> float:
