@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: study results test lint bench venv
+.PHONY: study results test lint bench venv interop
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,12 @@ results: venv
 
 test: venv
 	$(PY) -m pytest
+
+# What the toolkit writes, read by the real clients (LeRobot 0.6.1 on Python 3.12, diffusion_policy's
+# zarr 2.12 pins on Python 3.9), and LeRobot's writer read by the toolkit. Not part of `make test`:
+# it installs those packages into .interop/ (once). DIFFUSION_POLICY=<checkout> uses its own code.
+interop: venv
+	bash interop/run.sh
 
 lint: venv
 	$(PY) -m ruff check .

@@ -23,6 +23,13 @@ def add_parser(commands) -> None:
     collect.add_argument("--episodes", type=int, help="episodes to store")
     collect.add_argument("--out", type=Path, required=True, help="output zarr store (directory)")
     collect.add_argument("--image", action="store_true", help="also store 96x96 RGB images")
+    collect.add_argument(
+        "--zarr-format",
+        type=int,
+        choices=(2, 3),
+        help="zarr format of a new store (default 2: diffusion_policy's code, on zarr 2.x, "
+        "opens only format 2; the toolkit reads both)",
+    )
     collect.add_argument("--noise", type=float, help="σ of Gaussian noise on expert actions (0)")
     collect.add_argument("--perturbation", type=float, help="process noise σ in the env (0)")
     collect.add_argument("--seed", type=int, help="attempt k uses env seed S + k (0)")
@@ -72,7 +79,12 @@ def _collect(args: argparse.Namespace) -> int:
         {**values, "env_kwargs": env_kwargs}, "collect flags", flags=True
     )
     result = collect(
-        config, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
+        config,
+        args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        zarr_format=args.zarr_format,
     )
     print(
         f"{result.path}: {result.episodes} episodes stored "

@@ -51,7 +51,15 @@ def add_parser(commands) -> None:
         help="LeRobot features to convert, comma-separated (default: observation.*, action)",
     )
     convert.add_argument(
-        "--fps", type=float, help="--to lerobot: frames per second (default: the store's, or 10)"
+        "--fps",
+        type=float,
+        help="--to lerobot: frames per second, a whole number (default: the store's, or 10)",
+    )
+    convert.add_argument(
+        "--keep-executed-action",
+        action="store_true",
+        help="--to lerobot: also export the noisy executed action, as `executed_action` "
+        "(default: left out, since LeRobot reads every `action*` feature as a policy output)",
     )
     convert.add_argument(
         "--obs-keys", help="robomimic obs keys, comma-separated (default: all low-dim keys)"
@@ -191,8 +199,8 @@ def _convert(args: argparse.Namespace) -> int:
         raise DataError("--obs-keys, --filter and --action-key apply to robomimic HDF5 input only")
     if args.keys and not lerobot_source:
         raise DataError("--keys applies to LeRobot dataset input only")
-    if args.fps is not None and args.to != "lerobot":
-        raise DataError("--fps applies to --to lerobot only")
+    if (args.fps is not None or args.keep_executed_action) and args.to != "lerobot":
+        raise DataError("--fps and --keep-executed-action apply to --to lerobot only")
     if args.to == "lerobot":
         if lerobot_source or robomimic_source:
             raise DataError("--to lerobot converts a zarr store; convert the source to zarr first")
@@ -200,14 +208,19 @@ def _convert(args: argparse.Namespace) -> int:
         def frames(items):
             return tqdm(items, desc="encoding video", unit="frame", leave=False)
 
-        write_lerobot(args.source, args.target, fps=args.fps, overwrite=args.overwrite,
-                      progress=frames)  # fmt: skip
+        export = write_lerobot(
+            args.source, args.target, fps=args.fps, overwrite=args.overwrite,
+            keep_executed_action=args.keep_executed_action, progress=frames,
+        )  # fmt: skip
         from ..datasets.lerobot import VIDEO_CODEC, VIDEO_CRF
 
         print(
-            f"wrote {args.target}: LeRobot v3.0 dataset "
+            f"wrote {args.target}: LeRobot v3.0 dataset, {export.fps} fps "
             f"(video: H.264, {VIDEO_CODEC} yuv420p crf {VIDEO_CRF})"
         )
+        if export.left_out:
+            print(f"left out: {', '.join(export.left_out)} (LeRobot would read them as actions; "
+                  "--keep-executed-action exports action_executed as executed_action)")  # fmt: skip
         return 0
     if lerobot_source:
         convert_lerobot(

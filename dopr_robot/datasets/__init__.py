@@ -5,13 +5,15 @@ from dopr_robot.datasets import ReplayBuffer, SequenceDataset, Normalizer, make_
 """
 
 from .convert import convert_robomimic, convert_zarr
-from .lerobot import convert_lerobot, is_lerobot_dataset, validate_lerobot, write_lerobot
+from .lerobot import convert_lerobot, is_lerobot_dataset, validate_lerobot
+from .lerobot_export import LeRobotExport, write_lerobot
 from .normalizer import Normalizer
 from .replay_buffer import ReplayBuffer
 from .sampler import SequenceDataset, SequenceSampler, make_loader, split_episodes
 from .validate import validate_store
 
 __all__ = [
+    "LeRobotExport",
     "Normalizer",
     "ReplayBuffer",
     "SequenceDataset",

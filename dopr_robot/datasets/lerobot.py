@@ -1,4 +1,5 @@
-"""LeRobot datasets and the toolkit's store: read v3.0 and v2.1 datasets, write v3.0 ones.
+"""LeRobot datasets into the toolkit's store: read v3.0 and v2.1 datasets (writing v3.0 is
+`lerobot_export.py`).
 
 A LeRobot dataset is a folder: `meta/info.json` (fps, features with dtype and shape, path
 templates), per-frame rows in parquet files, and one mp4 per camera holding the frames. v3.0
@@ -13,7 +14,10 @@ Keys (`LeRobot feature → store key`): `action` stays `action`; `observation.<r
 `<rest>` with dots turned into underscores (`observation.state → state`,
 `observation.images.top → images_top`). The mapping is recorded in the store's attributes
 (`key_mapping`), with the tasks and per-episode metadata (`lerobot`), and the writer uses it to
-give a round-tripped store its original feature names back.
+give a round-tripped store its original feature names back. The one exception to the rule is
+`executed_action`, the name the writer gives the toolkit's `action_executed` (a name starting
+with `action` would be read by LeRobot as a second policy output); it maps back to
+`action_executed`.
 
 Video frames are decoded to uint8 RGB at the dataset's fps: frame i of an episode is the frame
 whose time is `from_timestamp + timestamp_i` (within half a frame), as LeRobot's own reader
@@ -40,6 +44,7 @@ FRAME_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_ind
 VIDEO_CODEC = "libx264"
 VIDEO_CRF = "10"
 CHUNK = "chunk-{chunk_index:03d}/file-{file_index:03d}"
+EXECUTED_ACTION = "executed_action"  # the feature holding the store's `action_executed`
 
 
 def _identity(iterable: Iterator) -> Iterator:
@@ -63,6 +68,8 @@ def is_lerobot_dataset(path: Path) -> bool:
 
 def store_key(feature: str) -> str:
     """The store key of a LeRobot feature (see the module docstring)."""
+    if feature == EXECUTED_ACTION:
+        return "action_executed"
     if feature.startswith("observation."):
         feature = feature.removeprefix("observation.")
     return feature.replace(".", "_")
@@ -344,206 +351,3 @@ def convert_lerobot(
 
     _write_atomically(target, overwrite, fill)
     return target
-
-
-# ---- writing ---------------------------------------------------------------------------------
-def _feature_name(key: str, is_image: bool, mapping: dict) -> str:
-    if key in mapping:
-        return mapping[key]
-    if key == "action" or key.startswith("action_"):  # e.g. action_executed: not an observation
-        return key
-    return f"observation.images.{key}" if is_image else f"observation.{key}"
-
-
-def _stats(values: np.ndarray, image: bool) -> dict:
-    """min/max/mean/std/count of a feature over all frames, as LeRobot's stats.json keeps them:
-    per dimension for numbers, per channel in [0, 1] shaped [3, 1, 1] for images."""
-    if image:
-        rows = values.reshape(-1, values.shape[-1]).astype(np.float64) / 255.0
-    else:
-        rows = values.reshape(len(values), -1).astype(np.float64)
-    summary = {
-        "min": rows.min(0),
-        "max": rows.max(0),
-        "mean": rows.mean(0),
-        "std": rows.std(0),
-    }
-    if image:
-        out = {name: [[[float(v)]] for v in column] for name, column in summary.items()}
-    else:
-        out = {name: column.tolist() for name, column in summary.items()}
-    return {**out, "count": [int(len(values))]}
-
-
-def write_lerobot(
-    source, target, *, fps: float | None = None, overwrite: bool = False,
-    progress: Progress = _identity,
-) -> Path:  # fmt: skip
-    """A replay-buffer store → a LeRobot v3.0 dataset folder (one data file, one mp4 per image
-    key, H.264). Written beside `target` and renamed at the end."""
-    import pyarrow as pa
-
-    from .convert import _write_atomically, check_output
-
-    av, pq = _formats_extra()
-    source, target = Path(source), Path(target)
-    check_output(source, target, overwrite)
-    if target.suffix == ".zip":
-        raise DataError(f"{target}: a LeRobot dataset is a folder, not a zip")
-    buffer = ReplayBuffer.open(source)
-    attrs = buffer.attrs
-    fps = float(fps or attrs.get("fps") or 10)
-    if not fps > 0:
-        raise DataError(f"fps must be > 0, got {fps}")
-    if buffer.n_episodes == 0:
-        raise DataError(f"{source} holds no episodes")
-    keys = buffer.keys
-    if "action" not in keys:
-        raise DataError(f"{source} has no 'action' key")
-    mapping = {k: v for k, v in (attrs.get("key_mapping") or {}).items() if k in keys}
-    images = {k for k, (shape, dtype) in keys.items() if len(shape) == 3 and dtype == np.uint8}
-    for key in images:
-        height, width = keys[key][0][:2]
-        if height % 2 or width % 2:
-            raise DataError(f"{source}: images under {key!r} are {height}x{width}; H.264 "
-                            "(yuv420p) needs even sizes")  # fmt: skip
-    meta = attrs.get("lerobot") or {}
-    tasks = list(meta.get("tasks") or [str(attrs.get("env_id", "demonstration"))])
-    episode_tasks = [e.get("tasks") for e in meta.get("episodes", [])]
-    data = buffer.load(list(keys))
-    ends = buffer.episode_ends
-    starts = np.concatenate([[0], ends[:-1]])
-    lengths = ends - starts
-
-    def fill(directory: Path) -> None:
-        (directory / "meta" / "episodes" / "chunk-000").mkdir(parents=True)
-        (directory / "data" / "chunk-000").mkdir(parents=True)
-        n = int(ends[-1])
-        frame_index = np.concatenate([np.arange(length) for length in lengths])
-        episode_index = np.repeat(np.arange(len(lengths)), lengths)
-        task_of = [
-            tasks.index(episode_tasks[e][0])
-            if e < len(episode_tasks) and episode_tasks[e] and episode_tasks[e][0] in tasks
-            else 0
-            for e in range(len(lengths))
-        ]
-        columns = {}
-        features = {}
-        stats = {}
-        for key in keys:
-            name = _feature_name(key, key in images, mapping)
-            values = data[key]
-            stats[name] = _stats(values, key in images)
-            if key in images:
-                height, width, channels = values.shape[1:]
-                features[name] = {
-                    "dtype": "video",
-                    "shape": [int(height), int(width), int(channels)],
-                    "names": ["height", "width", "channels"],
-                    "info": {
-                        "video.height": int(height), "video.width": int(width),
-                        "video.codec": "h264", "video.pix_fmt": "yuv420p",
-                        "video.is_depth_map": False, "video.fps": fps,
-                        "video.channels": int(channels), "has_audio": False,
-                    },
-                }  # fmt: skip
-                continue
-            dtype = str(values.dtype)
-            shape = list(values.shape[1:]) or [1]
-            flat = values.reshape(n, -1)
-            columns[name] = pa.FixedSizeListArray.from_arrays(
-                pa.array(flat.reshape(-1)), flat.shape[1]
-            )
-            features[name] = {"dtype": dtype, "shape": shape, "names": None}
-        columns["timestamp"] = pa.array((frame_index / fps).astype(np.float32))
-        columns["frame_index"] = pa.array(frame_index.astype(np.int64))
-        columns["episode_index"] = pa.array(episode_index.astype(np.int64))
-        columns["index"] = pa.array(np.arange(n, dtype=np.int64))
-        columns["task_index"] = pa.array(np.repeat(task_of, lengths).astype(np.int64))
-        for name, dtype in (("timestamp", "float32"), ("frame_index", "int64"),
-                            ("episode_index", "int64"), ("index", "int64"),
-                            ("task_index", "int64")):  # fmt: skip
-            features[name] = {"dtype": dtype, "shape": [1], "names": None}
-        pq.write_table(pa.table(columns), directory / "data" / "chunk-000" / "file-000.parquet")
-        episodes = {
-            "episode_index": list(range(len(lengths))),
-            "tasks": [[tasks[t]] for t in task_of],
-            "length": lengths.astype(np.int64).tolist(),
-            "data/chunk_index": [0] * len(lengths),
-            "data/file_index": [0] * len(lengths),
-            "dataset_from_index": starts.astype(np.int64).tolist(),
-            "dataset_to_index": ends.astype(np.int64).tolist(),
-            "meta/episodes/chunk_index": [0] * len(lengths),
-            "meta/episodes/file_index": [0] * len(lengths),
-        }
-        for key in sorted(images):
-            name = _feature_name(key, True, mapping)
-            folder = directory / "videos" / name / "chunk-000"
-            folder.mkdir(parents=True)
-            _encode(av, folder / "file-000.mp4", progress(data[key]), fps)
-            episodes[f"videos/{name}/chunk_index"] = [0] * len(lengths)
-            episodes[f"videos/{name}/file_index"] = [0] * len(lengths)
-            episodes[f"videos/{name}/from_timestamp"] = (starts / fps).tolist()
-            episodes[f"videos/{name}/to_timestamp"] = (ends / fps).tolist()
-        pq.write_table(
-            pa.table(episodes), directory / "meta" / "episodes" / "chunk-000" / "file-000.parquet"
-        )
-        _write_tasks(pa, pq, tasks, directory / "meta" / "tasks.parquet")
-        info = {
-            "codebase_version": "v3.0",
-            "robot_type": meta.get("robot_type"),
-            "total_episodes": int(len(lengths)),
-            "total_frames": n,
-            "total_tasks": len(tasks),
-            "chunks_size": 1000,
-            "data_files_size_in_mb": 100,
-            "video_files_size_in_mb": 200,
-            "fps": fps,
-            "splits": {"train": f"0:{len(lengths)}"},
-            "data_path": "data/" + CHUNK + ".parquet",
-            "video_path": ("videos/{video_key}/" + CHUNK + ".mp4") if images else None,
-            "features": features,
-        }
-        (directory / "meta" / "info.json").write_text(json.dumps(info, indent=2))
-        (directory / "meta" / "stats.json").write_text(json.dumps(stats, indent=2))
-
-    _write_atomically(target, overwrite, fill)
-    return target
-
-
-def _write_tasks(pa, pq, tasks: list[str], path: Path) -> None:
-    """tasks.parquet as LeRobot writes it with pandas: the task text is the (named) index."""
-    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": tasks})
-    pandas_meta = {
-        "index_columns": ["task"],
-        "column_indexes": [],
-        "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64",
-             "numpy_type": "int64", "metadata": None},
-            {"name": "task", "field_name": "task", "pandas_type": "unicode",
-             "numpy_type": "object", "metadata": None},
-        ],
-        "creator": {"library": "dopr-robot", "version": __version__},
-        "pandas_version": "2.2.0",
-    }  # fmt: skip
-    pq.write_table(table.replace_schema_metadata({"pandas": json.dumps(pandas_meta)}), path)
-
-
-def _encode(av, path: Path, frames, fps: float) -> None:
-    """Frames (uint8 [H, W, 3], one at a time) → an H.264 mp4 at `fps`."""
-    from fractions import Fraction
-
-    with av.open(str(path), "w") as container:
-        stream = None
-        for image in frames:
-            if stream is None:
-                stream = container.add_stream(VIDEO_CODEC, rate=Fraction(fps).limit_denominator())
-                stream.width, stream.height = image.shape[1], image.shape[0]
-                stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": VIDEO_CRF}
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        if stream is not None:
-            for packet in stream.encode():
-                container.mux(packet)

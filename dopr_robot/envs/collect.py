@@ -17,6 +17,11 @@ states but is not taught) and the noisy action that was executed (`action_execut
 before it (no attribute) hold the executed action under `action` and still load. The final
 observation of an episode is not stored. Provenance (env id, horizon, perturbation, expert,
 noise, seed, settings) is in the root attributes.
+
+Stores are zarr format 2 by default (`zarr_format=3` on request). The toolkit reads and appends
+to both alike (same chunking and compression, no sharding), but diffusion_policy's own
+`ReplayBuffer` runs on zarr 2.x, which opens only format 2: the default is the one every client
+in the field can read. A resumed store keeps the format it was created with.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from .registry import expert_for, make
 
 #: the store attribute saying what `action` holds (absent in older stores: the executed action)
 ACTION_LABEL = "clean"
+DEFAULT_ZARR_FORMAT = 2  # see the module docstring
 
 #: stop when fewer than this share of attempts succeed (after MIN_ATTEMPTS_FOR_RATE attempts)
 MIN_SUCCESS_RATE = 0.5
@@ -84,6 +90,7 @@ def collect(
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
+    zarr_format: int | None = None,
 ) -> CollectResult:
     """Collect `config.episodes` demonstrations into the store at `out`; see the module docs."""
     config.check()
@@ -95,19 +102,25 @@ def collect(
         if not out.exists():
             raise DataError(f"{out} does not exist; there is nothing to resume")
         buffer = ReplayBuffer.open(out, mode="a")
+        if zarr_format is not None and zarr_format != buffer.zarr_format:
+            raise DataError(
+                f"{out} is zarr format {buffer.zarr_format}; --zarr-format {zarr_format} "
+                "applies to new stores (convert it with dopr-robot data convert --format)"
+            )
         _check_same_settings(buffer, config)
         return _fill(buffer, config, expert, progress)
     if out.exists() and not overwrite:
         raise DataError(
             f"{out} already exists; pass --resume to add to it or --overwrite to replace it"
         )
+    zarr_format = zarr_format or DEFAULT_ZARR_FORMAT
     if not out.exists():
-        buffer = ReplayBuffer.create(out, attrs=_new_store_attrs(config))
+        buffer = ReplayBuffer.create(out, zarr_format=zarr_format, attrs=_new_store_attrs(config))
         return _fill(buffer, config, expert, progress)
     # --overwrite: build beside the old store and swap only once the new one is complete
     work = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.partial")
     try:
-        buffer = ReplayBuffer.create(work, attrs=_new_store_attrs(config))
+        buffer = ReplayBuffer.create(work, zarr_format=zarr_format, attrs=_new_store_attrs(config))
         result = _fill(buffer, config, expert, progress)
         if out.is_dir():
             shutil.rmtree(out)
