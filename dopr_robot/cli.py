@@ -7,6 +7,7 @@ code 2; tracebacks are for bugs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .threads import prefer_passive_waiting
@@ -85,17 +86,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit:
+        sys.stdout.flush()  # --help and --version: a closed pipe shows here, not at exit
+        raise
     try:
         if getattr(args, "threads", None) is not None:
             from .threads import use_threads
 
             use_threads(args.threads)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the handlers below, not at interpreter exit
+        return code
     except UserError as error:
         print(f"dopr-robot: error: {error}", file=sys.stderr)
         return 2
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe (`dopr-robot data info X | head`): stop without a
+    traceback. Python flushes stdout once more at exit, so stdout is pointed at /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # what a shell reports for a command ended by SIGPIPE
 
 
 if __name__ == "__main__":

@@ -23,14 +23,21 @@ from pathlib import Path
 
 import numpy as np
 import zarr
+import zarr.errors
 from numcodecs import Blosc
-from numcodecs.errors import UnknownCodecError
+from numcodecs.errors import UnknownCodecError as NumcodecsUnknownCodec
 
 from .. import __version__
 from ..errors import DataError
 from .store import create_root, open_root
 
 CHUNK_BYTES = 2 * 1024 * 1024
+# numcodecs raises its own error for a codec it does not know; zarr >= 3.2 raises zarr's own
+# UnknownCodecError first (it is not a subclass of numcodecs'), so both are caught
+UNKNOWN_CODEC = (
+    NumcodecsUnknownCodec,
+    getattr(zarr.errors, "UnknownCodecError", NumcodecsUnknownCodec),
+)
 NUMERIC_KINDS = "biuf"  # bool, int, uint, float; object/string/void arrays are never loaded
 
 
@@ -102,7 +109,7 @@ class ReplayBuffer:
             with warnings.catch_warnings():  # a dead writer's temp file is not a member
                 warnings.filterwarnings("ignore", message=".*partial is not recognized")
                 members = self.root["data"].members()
-        except UnknownCodecError as error:  # e.g. diffusion_policy's JPEG 2000 image arrays
+        except UNKNOWN_CODEC as error:  # e.g. diffusion_policy's JPEG 2000 image arrays
             raise DataError(
                 f"{self.path}: an array under data/ is compressed with a codec that is not "
                 f"available ({error}); diffusion_policy's image stores use imagecodecs' codecs: "

@@ -202,3 +202,23 @@ def test_data_info_shortens_per_episode_lists(tmp_path, capsys):
     assert main(["data", "info", str(out)]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if "episode_seeds" in x)
     assert line.endswith("(20 items)") and "..." in line and "5, 6," in line and "24]" in line
+
+
+def test_stores_are_zarr_format_2_by_default_and_3_on_request(tmp_path, capsys):
+    """Format 2 by default (diffusion_policy's zarr-2 code opens only that); a resume keeps the
+    store's format and refuses a different --zarr-format with one sentence."""
+    argv = ["collect", "--env", REACH, "--task-horizon", "1", "--episodes", "1", "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "two.zarr")]) == 0
+    assert (tmp_path / "two.zarr" / ".zgroup").is_file()
+    assert (tmp_path / "two.zarr" / "meta" / "episode_ends" / ".zarray").is_file()
+    assert not (tmp_path / "two.zarr" / "zarr.json").exists()
+    assert main([*argv, "--out", str(tmp_path / "three.zarr"), "--zarr-format", "3"]) == 0
+    assert ReplayBuffer.open(tmp_path / "three.zarr").zarr_format == 3
+    capsys.readouterr()
+    resume = [*argv[:-3], "--episodes", "2", "--quiet", "--resume"]
+    assert main([*resume, "--out", str(tmp_path / "two.zarr"), "--zarr-format", "3"]) == 2
+    assert "is zarr format 2; --zarr-format 3 applies to new stores" in capsys.readouterr().err
+    assert ReplayBuffer.open(tmp_path / "two.zarr").n_episodes == 1
+    assert main([*resume, "--out", str(tmp_path / "two.zarr")]) == 0
+    resumed = ReplayBuffer.open(tmp_path / "two.zarr")
+    assert resumed.zarr_format == 2 and resumed.n_episodes == 2
