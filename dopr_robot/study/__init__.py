@@ -2,19 +2,22 @@
 
 Demonstrations → tuning runs over optimizers × learning rates (they choose each lr) → fresh
 verdict runs at the chosen lrs, paired by seed → closed-loop evaluation across task horizons and
-training budgets → one Holm-corrected verdict per cell with the power the rule had, and one line
-across cells. See `runner` for the stages, `summary` and `paired` for the rules.
+training budgets → per cell two answers, "sooner" (time to a target) and "better" (only once
+both optimizers have plateaued), each Holm-corrected, and one line across cells. See `runner`
+for the stages, `summary`, `convergence`, `intervals` and `paired` for the rules.
 """
 
 from .config import StudyConfig, load_study, preset_path
-from .paired import Headline, describe_paired, headline_verdicts
+from .convergence import CellVerdict, Curves, cell_verdicts
+from .paired import describe_paired
 from .runner import run_study
 
 __all__ = [
-    "Headline",
+    "CellVerdict",
+    "Curves",
     "StudyConfig",
+    "cell_verdicts",
     "describe_paired",
-    "headline_verdicts",
     "load_study",
     "preset_path",
     "run_study",

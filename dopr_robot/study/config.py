@@ -7,6 +7,7 @@
     budget = [0.25, 0.5, 1.0]               # verdict runs also tested at these fractions
     conditioning = [1.0, 30.0]              # PolicyConfig.ill_conditioning factors
     pairs = [["adamw", "dopr-adamw"]]       # [base, candidate]: each pair is one comparison
+    margin = 0.1                            # δ of the plateau and equivalence rules (AUC)
     [optimizers.adamw]
     lr = [3e-4, 1e-3]                       # the grid the lr is chosen from (tuning runs)
     [optimizers.dopr-adamw]
@@ -127,6 +128,11 @@ class StudyConfig(StrictConfig):
     """what the verdict compares, as an AUC over H: success (the success rate) | score (the
     mean continuous score: PushT's coverage score, robosuite's shaped progress, the share of
     sub-goals; where success sits at 0 or 1 in most cells the score can still separate runs)"""
+    margin: float = Field(0.1, gt=0, le=1)
+    """δ, in units of the verdict metric's AUC: an optimizer has plateaued when the 95 % interval
+    of its change over the last two budget checkpoints lies within ±δ, and two converged
+    optimizers are "equivalent within ±δ" when the 90 % interval of their difference does (TOST
+    at 0.05). A setting of the verdict, not of the runs: changing it retrains nothing"""
     train: dict[str, Any] = Field(default_factory=dict)
     """TrainConfig fields shared by every run"""
     policy: dict[str, Any] = Field(default_factory=dict)

@@ -43,7 +43,8 @@ def _mean_and_band(axis, x, means, bands, colour, label) -> None:
 
 
 def plot_success_grid(summary: dict, path: Path) -> Path:
-    """Per cell: mean test success over verdict seeds vs H (log2), band = BCa bootstrap 95 %."""
+    """Per cell: mean test success over verdict seeds vs H (log2), band: 95 % interval over seeds
+    (intervals.mean_interval)."""
     cells = summary["cells"]
     figure, axes = _grid(len(cells))
     colours = _colours(list(cells[0]["tuned"]) if cells else [])
@@ -59,7 +60,7 @@ def plot_success_grid(summary: dict, path: Path) -> Path:
         _label_panel(axis, cell["label"], "task horizon H", "test success")
     figure.suptitle(
         f"{summary['study']}: closed-loop success at the chosen lr, mean over "
-        f"{len(summary['verdict_seeds'])} verdict seeds (band: BCa bootstrap 95 %)",
+        f"{len(summary['verdict_seeds'])} verdict seeds (band: 95 % interval over seeds)",
         fontsize=10,
     )
     return _save(figure, path)
@@ -79,10 +80,14 @@ def plot_budget(summary: dict, path: Path) -> Path:
             _mean_and_band(
                 axis, steps, means, bands, colours[label], f"{label} (lr {stats['lr']:g})"
             )
+        targets = {c["sooner"]["target"] for c in cell["comparisons"] if "sooner" in c}
+        for target in sorted(t for t in targets if t is not None):
+            axis.axhline(target, color="0.4", linestyle="--", linewidth=0.8,
+                         label=f"sooner target {target:.2f}")  # fmt: skip
         _label_panel(axis, cell["label"], "training step", "closed-loop AUC (test)")
     figure.suptitle(
         f"{summary['study']}: sooner or better? Success vs training budget, mean over "
-        f"{len(summary['verdict_seeds'])} verdict seeds (band: BCa bootstrap 95 %)",
+        f"{len(summary['verdict_seeds'])} verdict seeds (band: 95 % interval over seeds)",
         fontsize=10,
     )
     return _save(figure, path)

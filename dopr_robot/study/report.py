@@ -13,7 +13,7 @@ from typing import Any
 
 from .config import StudyConfig
 from .figures import plot_budget, plot_success_grid, plot_val_loss_vs_success
-from .paired import Headline
+from .summary import verdict_kind
 
 SUCCESS_PLOT = "plots/success_vs_horizon.png"
 BUDGET_PLOT = "plots/success_vs_budget.png"
@@ -28,10 +28,6 @@ def _rate(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def _headline(values: dict) -> Headline:
-    return Headline(**values)
-
-
 def _seed_range(seeds: list[int]) -> str:
     return f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
 
@@ -39,28 +35,50 @@ def _seed_range(seeds: list[int]) -> str:
 def verdict_counts(summary: dict) -> Counter:
     """Headline verdicts (one per cell and pair)."""
     return Counter(
-        comparison["auc"]["verdict"]
+        verdict_kind(comparison["auc"]["verdict"])
         for cell in summary["cells"]
         for comparison in cell["comparisons"]
     )
 
 
 def aggregate_lines(summary: dict) -> list[str]:
-    """Per pair, one line across cells: verdict counts, probability of improvement, mean diff."""
+    """Per pair, two lines across cells: sooner (counts, pooled speed-up) and better (counts,
+    probability of improvement, mean difference)."""
     lines = []
     for row in summary.get("aggregate", []):
-        counts = ", ".join(f"{n} {verdict}" for verdict, n in row["verdicts"].items())
+        base, candidate = row["base"], row["candidate"]
+        soon = row.get("sooner") or {}
+        counts = ", ".join(f"{n} × {verdict}" for verdict, n in soon.get("verdicts", {}).items())
+        speed = _speedup_text(soon.get("speedup_median"), soon.get("speedup_ci"))
+        lines.append(
+            f"**Sooner — {candidate} vs {base}, across {row['cells']} cells** (time to 80 % of "
+            f"the base's tuning AUC, exact sign test of who got there first per seed, Holm over "
+            f"the cells): {counts}. Speed-up steps({base}) / steps({candidate}) over "
+            f"{soon.get('speedup_pairs', 0)} seeds: {speed}."
+        )
+        better = ", ".join(f"{n} {verdict}" for verdict, n in row["verdicts"].items())
         poi, poi_ci = row["probability_of_improvement"], row["probability_of_improvement_ci"]
         diff, diff_ci = row["mean_auc_difference"], row["mean_auc_difference_ci"]
         lines.append(
-            f"**{row['candidate']} vs {row['base']}, across {row['cells']} cells** (one test "
-            f"of test AUC per cell, Holm–Bonferroni over all {_family_size(summary)} at "
-            f"family-wise α = 0.05): {counts}. Probability of improvement "
-            f"P({row['candidate']} run > {row['base']} run) = {poi:.2f} "
-            f"[{poi_ci[0]:.2f}, {poi_ci[1]:.2f}] (0.5 = neither; stratified bootstrap 95 %); "
-            f"mean paired AUC difference {diff:+.3f} [{diff_ci[0]:+.3f}, {diff_ci[1]:+.3f}]."
+            f"**Better — {candidate} vs {base}, across {row['cells']} cells** (final test AUC, "
+            f"only where both optimizers have plateaued; Holm over those cells): {better}. "
+            f"Probability of improvement P({candidate} run > {base} run) = {poi:.2f} "
+            f"[{poi_ci[0]:.2f}, {poi_ci[1]:.2f}] (0.5 = neither) and mean paired AUC difference "
+            f"{diff:+.3f} [{diff_ci[0]:+.3f}, {diff_ci[1]:+.3f}] at the last checkpoint, over "
+            "all cells, converged or not (95 % paired stratified bootstrap)."
         )
     return lines
+
+
+def _speedup_text(median: float | None, interval) -> str:
+    if median is None:
+        return "none (no cell has a target both could be timed against)"
+    low, high = interval
+
+    def times(value: float) -> str:
+        return "∞ (base never reached it)" if value == float("inf") else f"{value:.2f}×"
+
+    return f"median {times(median)} [{times(low)}, {times(high)}] (order-statistic 95 %)"
 
 
 def _family_size(summary: dict) -> int:
@@ -105,12 +123,9 @@ def verdict_lines(summary: dict) -> list[str]:
         if not cell["comparisons"]:
             lines.append(f"- **{cell['label']}**: incomplete (some runs are not evaluated yet).")
         for comparison in cell["comparisons"]:
-            base, candidate = comparison["base"], comparison["candidate"]
-            headline = _headline(comparison["auc"])
-            lines.append(
-                f"- **{cell['label']}**: " + headline.sentence(candidate, base, "test AUC over H")
-            )
-            lines.append("  - " + budget_sentence(comparison))
+            lines.append(f"- **{cell['label']}**: " + sooner_sentence(comparison))
+            lines.append("  - " + better_sentence(comparison))
+            lines.append("  - " + trend_sentence(comparison))
     if summary["diverged_runs"]:
         lines += [
             "",
@@ -119,19 +134,48 @@ def verdict_lines(summary: dict) -> list[str]:
     return lines
 
 
-def budget_sentence(comparison: dict) -> str:
-    steps = ", ".join(
-        f"{row['mean_difference']:+.2f} at step {row['step']}" for row in comparison["budget"]
-    )
-    trend = comparison["budget_trend"]
-    said = {
-        "grows": "the difference grows with training",
-        "shrinks": "the difference shrinks with training: sooner, not better",
-        "about the same": "the difference stays about the same",
-    }.get(trend, trend)
+def sooner_sentence(comparison: dict) -> str:
+    base, candidate, soon = comparison["base"], comparison["candidate"], comparison["sooner"]
+    if soon["target"] is None:
+        return f"sooner: {soon['verdict']}."
+    speed = _speedup_text(soon["speedup_median"], soon["speedup_ci"])
     return (
-        f"budget (test AUC, mean paired difference, descriptive): {steps}; {said} (grows or "
-        "shrinks means its size changed by more than the larger 95 % interval half-width)."
+        f"sooner: **{soon['verdict']}** (target test AUC {soon['target']:.2f}; first to reach "
+        f"it: {candidate} in {soon['first_candidate']}, {base} in {soon['first_base']}, "
+        f"tied in {soon['ties']} of {len(soon['steps_base'])} seeds; sign-test p = "
+        f"{soon['p']:.3g}, Holm {soon['holm_p']:.3g}; speed-up {speed})."
+    )
+
+
+def better_sentence(comparison: dict) -> str:
+    auc, plateau = comparison["auc"], comparison["plateau"]
+    steps = plateau["base"]["steps"]
+    changes = "; ".join(
+        f"{comparison[role]} {entry['change']:+.3f} [{entry['ci'][0]:+.3f}, {entry['ci'][1]:+.3f}]"
+        for role, entry in (("base", plateau["base"]), ("candidate", plateau["candidate"]))
+    )
+    test = (
+        f", permutation p = {auc['permutation_p']:.3g}, Holm over {auc['tests_in_family']} "
+        f"converged cells = {auc['holm_p']:.3g}"
+        if auc.get("holm_p") is not None
+        else ""
+    )
+    return (
+        f"better: **{auc['verdict']}** (final test AUC {auc['mean_candidate']:.2f} vs "
+        f"{auc['mean_base']:.2f}, paired difference {auc['mean_difference']:+.3f}, 90 % CI "
+        f"[{auc['ci90'][0]:+.3f}, {auc['ci90'][1]:+.3f}], {auc['wins']} wins / {auc['ties']} "
+        f"ties / {auc['losses']} losses{test}; change from step {steps[0]} to {steps[1]}, 95 % "
+        f"CI, plateau when within ±{auc['margin']:g}: {changes})."
+    )
+
+
+def trend_sentence(comparison: dict) -> str:
+    trend = comparison["trend"]
+    return (
+        f"budget: {trend['words']} (paired difference {trend['first_difference']:+.2f} "
+        f"[{trend['first_ci'][0]:+.2f}, {trend['first_ci'][1]:+.2f}] at step "
+        f"{trend['first_step']}, changing by {trend['change']:+.2f} [{trend['change_ci'][0]:+.2f}, "
+        f"{trend['change_ci'][1]:+.2f}] by step {trend['last_step']}, per-seed 95 % CI)."
     )
 
 
@@ -180,19 +224,17 @@ def _difference_table(comparison: dict) -> list[str]:
         "test episodes). Per-H rows are descriptive (uncorrected p); the AUC row is the cell's "
         "test:",
         "",
-        "| H | base | candidate | mean diff | 95 % BCa CI | wins/ties/losses | permutation p "
-        "| sign-test p | Holm p | MDE (≥ 80 %) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| H | base | candidate | mean diff | 95 % CI | wins/ties/losses | permutation p "
+        "| sign-test p | Holm p | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in [*comparison["per_horizon"], {**comparison["auc"], "task_horizon": "AUC"}]:
-        mde = row.get("minimum_detectable_effect")
         holm = row.get("holm_p")
         lines.append(
             f"| {row['task_horizon']} | {row['mean_base']:.2f} | {row['mean_candidate']:.2f} | "
             f"{row['mean_difference']:+.3f} | [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] | "
             f"{row['wins']}/{row['ties']}/{row['losses']} | {row['permutation_p']:.3f} | "
             f"{row['sign_test_p']:.3f} | {'' if holm is None else f'{holm:.3f}'} | "
-            f"{'' if 'verdict' not in row else '–' if mde is None else f'{mde:.2f}'} | "
             f"{row.get('verdict', '')} |"
         )
     return lines
@@ -381,12 +423,14 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "",
         _metric_sentence(config.metric)
         + "Success is the mean over verdict seeds of each run's test success; brackets and bands "
-        "are 95 % BCa bootstrap intervals over verdict seeds. AUC is the area under success over "
-        "log2 H (1 = perfect everywhere); H@0.5 is where mean success falls below 0.5 (an "
-        "absolute level, so it compares across optimizers). Validation losses are the EMA "
-        "weights' held-out loss. MDE: the smallest true mean AUC difference the cell's test "
-        "would call better with at least 80 % power (simulated under a shift model of the "
-        "observed pairs, ties kept tied, at Holm's strictest level).",
+        "are 95 % intervals over verdict seeds (Student's t, joined with the pooled "
+        "Clopper–Pearson interval over the episodes and a bound for seeds at the ceiling; every "
+        "seed at 1 gives [0.025^(1/n), 1]: coverage checked against known truths in "
+        "tests/study/test_known_truth.py). AUC is the area under success over log2 H (1 = "
+        "perfect everywhere); H@0.5 is where mean success falls below 0.5 (an absolute level, "
+        "so it compares across optimizers). Validation losses are the EMA weights' held-out "
+        "loss. Differences: 95 % t intervals over pairs (±(1 − 0.025^(1/n)) when every pair "
+        "ties).",
         "",
     ]
     for cell in summary["cells"]:
@@ -394,9 +438,9 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         for comparison in cell["comparisons"]:
             lines += [*_difference_table(comparison), ""]
         lines += [
-            "Success vs training budget (verdict runs, test episode seeds, AUC with 95 % BCa "
-            "intervals; the last step is the verdict's own evaluation; last row: the paired "
-            "difference):",
+            "Success vs training budget (verdict runs, test episode seeds, AUC with 95 % "
+            "intervals over seeds; the last step is the verdict's own evaluation; last row: the "
+            "paired difference):",
             "",
             *_budget_table(cell),
             "",

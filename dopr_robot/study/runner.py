@@ -33,7 +33,7 @@ INVOCATIONS = "invocations.jsonl"
 
 #: settings that change no run: how the work is spread, and `metric`, which only changes the
 #: summary (recomputed from the runs' files on every invocation)
-NOT_COMPARED = ("workers", "expected_minutes", "videos", "device", "metric")
+NOT_COMPARED = ("workers", "expected_minutes", "videos", "device", "metric", "margin")
 
 
 def _comparable(config: StudyConfig) -> dict[str, Any]:

@@ -5,23 +5,32 @@ at any time from what the runs wrote. The rules:
 - **Learning rate (tuning runs):** per (cell, optimizer), the lr whose tuning runs have the
   highest mean validation AUC over the tuning seeds (ties go to the lr listed first). Neither the
   test episode seeds nor any verdict run is looked at for this.
-- **Verdict (verdict runs):** per cell and pair, the candidate's and the base's test AUC at their
-  chosen lrs, paired by verdict seed, one test per cell, Holm-corrected across cells
-  (`paired.headline_verdicts`). Per-H rows are descriptive (`paired.describe_paired`).
+- **Verdict (verdict runs):** per cell and pair, two answers (`convergence.py`): "sooner" — who
+  reaches a target fixed from the tuning runs (80 % of the base's validation AUC) at an earlier
+  budget checkpoint, exact sign test over seeds, Holm across the pair's cells, with the median
+  speed-up steps_base / steps_candidate — and "better" — the exact sign-flip test of the final
+  test AUC, Holm across the cells where both optimizers have plateaued (the 95 % interval of
+  the change over the last two checkpoints within ± the study's `margin`), "equivalent within
+  ±margin" by TOST, or "not converged at N steps". Per-H rows are descriptive
+  (`paired.describe_paired`).
 - **Aggregate, per pair across cells:** the probability of improvement (rliable: per cell the
   chance that a random candidate run beats a random base run on test AUC, ties half, averaged
-  over cells) and the mean paired AUC difference, each with a 95 % stratified bootstrap interval
-  (verdict seeds resampled within each cell, pairs kept together).
+  over cells) and the mean paired AUC difference, each with a 95 % paired stratified bootstrap
+  interval (verdict seeds resampled within each cell with their pairs kept together; rliable
+  resamples each algorithm's runs independently instead); the counts of each verdict; the
+  median speed-up over all seeds of all cells.
 - **Budget axis (verdict runs):** test AUC at the budget checkpoints (the same test episode
-  seeds; the last point is the verdict's own number), mean over verdict seeds per optimizer, and
-  the paired difference at each.
+  seeds; the last point is the verdict's own number), mean over verdict seeds per optimizer, the
+  paired difference at each, and the signed, paired trend from the first to the last.
 - **Caution:** a chosen lr at an end of its grid is flagged when it beats its neighbour by more
   than one standard error of their difference — paired over tuning seeds, or with one tuning
   seed from the validation episodes' binomial noise alone: then the best lr may lie outside the
   grid. Within that margin the edge is not evidence of anything.
 - **Robustness (tuning runs):** validation success averaged over every lr and tuning seed.
 - **Diverged runs** (non-finite loss) count as failing every episode, and are listed.
-- **Bands:** 95 % BCa bootstrap over verdict seeds of the mean success.
+- **Bands:** 95 % intervals over verdict seeds of the mean success (`intervals.mean_interval`:
+  t, joined with the pooled Clopper–Pearson interval and the ceiling bound; checked for coverage
+  against known truths).
 """
 
 from __future__ import annotations
@@ -37,8 +46,10 @@ from ..eval.results import read_results
 from ..eval.stats import area_under_curve, h_at_level, spearman
 from ..train import TrainConfig
 from .config import StudyConfig
+from .convergence import Curves, cell_verdicts, median_interval, target_from_tuning
+from .intervals import mean_interval
 from .jobs import diverged
-from .paired import bca_interval, describe_paired, headline_verdicts
+from .paired import describe_paired
 from .plan import Cell, Run, cells, compared_optimizers, task_of, tuning_runs, verdict_runs
 
 AGGREGATE_RESAMPLES = 2000
@@ -212,9 +223,7 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
         for label in compared_optimizers(config):
             lr = chosen[(cell.key, label)]
             seed_records = [by_key.get((cell.key, label, lr, s)) for s in config.verdict_seed_list]
-            tuned[label] = _tuned_stats(
-                label, lr, seed_records, task.horizons, choice[(cell.key, label)]
-            )
+            tuned[label] = _tuned_stats(label, lr, seed_records, task, choice[(cell.key, label)])
         summary_cells.append(
             {
                 "key": cell.key,
@@ -230,7 +239,7 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
                 "val_loss_vs_success": _scatter(cell, records),
             }
         )
-    _add_headlines(summary_cells)
+    _add_verdicts(config, summary_cells)
     return {
         "study": config.name,
         "tuning_seeds": config.tuning_seed_list,
@@ -246,10 +255,12 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
     }
 
 
-def _tuned_stats(label, lr, seed_records, horizons, selection) -> dict[str, Any]:
+def _tuned_stats(label, lr, seed_records, task, selection) -> dict[str, Any]:
+    horizons = task.horizons
     stats: dict[str, Any] = {
         "optimizer": label,
         "lr": lr,
+        "validation_auc": selection["grid"].get(lr) if lr is not None else None,
         "lr_grid": [
             {"lr": value, "validation_auc": auc} for value, auc in selection["grid"].items()
         ],
@@ -273,13 +284,13 @@ def _tuned_stats(label, lr, seed_records, horizons, selection) -> dict[str, Any]
             "complete": True,
             "success_per_seed": {str(h): per_seed[h] for h in horizons},
             "success": {str(h): m for h, m in zip(horizons, mean_curve, strict=True)},
-            "band": {str(h): bca_interval(per_seed[h]) for h in horizons},
+            "band": {str(h): mean_interval(per_seed[h], task.test_episodes) for h in horizons},
             "auc_per_seed": [r["test_auc"] for r in seed_records],
             "auc": float(np.mean([r["test_auc"] for r in seed_records])),
             "h_at_half": h_at_level(horizons, mean_curve, SUCCESS_LEVEL),
             "budget_auc_per_seed": budget_per_seed,
             "budget_auc": {step: float(np.mean(v)) for step, v in budget_per_seed.items()},
-            "budget_band": {step: bca_interval(v) for step, v in budget_per_seed.items()},
+            "budget_band": {step: mean_interval(v) for step, v in budget_per_seed.items()},
             "best_val_loss": _mean([r["best_val_loss"] for r in seed_records]),
             "final_val_loss": _mean([r["final_val_loss"] for r in seed_records]),
             "diverged": sum(r["diverged"] for r in seed_records),
@@ -325,42 +336,41 @@ def _descriptive_comparisons(config: StudyConfig, tuned: dict, horizons: list[in
                 "candidate": candidate,
                 "per_horizon": rows,
                 "budget": budget,
-                "budget_trend": budget_trend(budget),
             }
         )
     return comparisons
 
 
-def budget_trend(rows: list[dict]) -> str:
-    """Descriptive, from the mean paired test-AUC difference at the first and the last
-    budget checkpoint: "grows" / "shrinks" when its size changes by more than the larger of the
-    two intervals' half-widths, else "about the same". Not a test."""
-    if len(rows) < 2:
-        return "one checkpoint only"
-    first, last = rows[0], rows[-1]
-    margin = max(
-        (first["ci_high"] - first["ci_low"]) / 2, (last["ci_high"] - last["ci_low"]) / 2, 0.02
-    )
-    change = abs(last["mean_difference"]) - abs(first["mean_difference"])
-    if change > margin:
-        return "grows"
-    if change < -margin:
-        return "shrinks"
-    return "about the same"
+def _add_verdicts(config: StudyConfig, summary_cells: list[dict]) -> None:
+    """Sooner, plateau, better and the budget trend for every cell of each pair; the sooner and
+    the better tests are each Holm-corrected across the pair's cells."""
+    for base, candidate in config.pairs:
+        where = [(cell, comparison) for cell in summary_cells for comparison in cell["comparisons"]
+                 if (comparison["base"], comparison["candidate"]) == (base, candidate)]  # fmt: skip
+        inputs = []
+        for cell, _ in where:
+            b, c = cell["tuned"][base], cell["tuned"][candidate]
+            steps = [str(step) for step in cell["budget_steps"]]
+            curves = Curves(
+                steps=list(cell["budget_steps"]),
+                base=np.array([b["budget_auc_per_seed"][s] for s in steps], float).T,
+                candidate=np.array([c["budget_auc_per_seed"][s] for s in steps], float).T,
+            )
+            inputs.append((curves, target_from_tuning(b.get("validation_auc"))))
+        verdicts = cell_verdicts(inputs, config.margin, base, candidate)
+        for (cell, comparison), verdict in zip(where, verdicts, strict=True):
+            b, c = cell["tuned"][base], cell["tuned"][candidate]
+            final = describe_paired(b["auc_per_seed"], c["auc_per_seed"]).to_dict()
+            better = verdict.better
+            comparison["auc"] = {**final, "verdict": better.verdict, "holm_p": better.holm_p,
+                                 "tests_in_family": better.tests_in_family,
+                                 "ci90": list(better.ci90), "margin": better.margin}  # fmt: skip
+            comparison.update(verdict.to_dict())
 
 
-def _add_headlines(summary_cells: list[dict]) -> None:
-    """One AUC test per cell and pair, Holm-corrected across all of them (the family)."""
-    where = [(cell, comparison) for cell in summary_cells for comparison in cell["comparisons"]]
-    tests = [
-        (
-            cell["tuned"][comparison["base"]]["auc_per_seed"],
-            cell["tuned"][comparison["candidate"]]["auc_per_seed"],
-        )
-        for cell, comparison in where
-    ]
-    for (_, comparison), headline in zip(where, headline_verdicts(tests), strict=True):
-        comparison["auc"] = headline.to_dict()
+def verdict_kind(verdict: str) -> str:
+    """The verdict's category, for counting: one of VERDICT_ORDER."""
+    return next((kind for kind in VERDICT_ORDER if verdict.startswith(kind)), verdict)
 
 
 def probability_of_improvement(base: np.ndarray, candidate: np.ndarray) -> float:
@@ -396,7 +406,7 @@ def _aggregate(config: StudyConfig, summary_cells: list[dict]) -> list[dict]:
         )
         improvement, difference = _across_cells(strata, [None] * len(strata))
         low, high = np.percentile(draws, [2.5, 97.5], axis=0)
-        verdicts = [v for _, _, v in strata]
+        verdicts = [verdict_kind(v) for _, _, v in strata]
         out.append(
             {
                 "base": base,
@@ -406,7 +416,8 @@ def _aggregate(config: StudyConfig, summary_cells: list[dict]) -> list[dict]:
                 "probability_of_improvement_ci": [float(low[0]), float(high[0])],
                 "mean_auc_difference": difference,
                 "mean_auc_difference_ci": [float(low[1]), float(high[1])],
-                "verdicts": {v: verdicts.count(v) for v in VERDICT_ORDER},
+                "verdicts": {v: verdicts.count(v) for v in VERDICT_ORDER if v in verdicts},
+                "sooner": _sooner_aggregate(summary_cells, base, candidate),
             }
         )
     return out
@@ -424,7 +435,31 @@ def _across_cells(strata: list, picks: list) -> tuple[float, float]:
     return float(np.mean(improvement)), float(np.mean(difference))
 
 
-VERDICT_ORDER = ("better", "worse", "no detectable difference", "inconclusive")
+VERDICT_ORDER = ("better", "worse", "equivalent", "inconclusive", "not converged",
+                 "at the ceiling", "at the floor")  # fmt: skip
+
+
+def _sooner_aggregate(summary_cells: list[dict], base: str, candidate: str) -> dict:
+    """Across the pair's cells: the sooner verdicts' counts and the median speed-up over every
+    seed of every cell with a target (censoring as in `convergence.sooner`)."""
+    found = [comparison["sooner"] for cell in summary_cells for comparison in cell["comparisons"]
+             if (comparison["base"], comparison["candidate"]) == (base, candidate)]  # fmt: skip
+    ratios = []
+    for result in found:
+        if result["target"] is None:
+            continue
+        for b, c in zip(result["steps_base"], result["steps_candidate"], strict=True):
+            if b is None and c is None:
+                continue
+            ratios.append(np.inf if b is None else 0.0 if c is None else b / c)
+    words = [result["verdict"] for result in found]
+    median = float(np.median(ratios)) if ratios else None
+    return {
+        "verdicts": {w: words.count(w) for w in dict.fromkeys(words)},
+        "speedup_median": median,
+        "speedup_ci": list(median_interval(np.array(ratios))) if ratios else None,
+        "speedup_pairs": len(ratios),
+    }
 
 
 def _robustness(config: StudyConfig, cell: Cell, records: list[dict], horizons) -> dict:

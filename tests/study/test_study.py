@@ -33,9 +33,17 @@ def test_summary_has_disjoint_seeds_an_aggregate_and_budget_checkpoints(study):
         assert list(stats["budget_auc"]) == ["150", "300"]
     (comparison,) = cell["comparisons"]
     assert [row["step"] for row in comparison["budget"]] == [150, 300]
-    # two pairs: the exact test cannot reach 0.05, and the sentence says so
-    assert comparison["auc"]["verdict"] == "inconclusive"
-    assert comparison["auc"]["minimum_detectable_effect"] is None
+    # per cell (issue 26): the target, steps to it per run, sooner, the plateau check, better
+    sooner = comparison["sooner"]
+    assert set(sooner) >= {"target", "steps_base", "steps_candidate", "verdict", "holm_p"}
+    assert len(sooner["steps_base"]) == len(sooner["steps_candidate"]) == 2
+    assert all(s in (None, 150, 300) for s in sooner["steps_base"] + sooner["steps_candidate"])
+    for role in ("base", "candidate"):
+        assert comparison["plateau"][role]["steps"] == [150, 300]
+        assert isinstance(comparison["plateau"][role]["plateaued"], bool)
+    # two seeds cannot show a plateau (t with 1 df), so "better" is not asked
+    assert comparison["better"]["verdict"] == comparison["auc"]["verdict"]
+    assert comparison["auc"]["verdict"].startswith(("not converged at 300 steps", "at the "))
     (aggregate,) = summary["aggregate"]
     assert aggregate["cells"] == 1 and 0 <= aggregate["probability_of_improvement"] <= 1
     assert sum(aggregate["verdicts"].values()) == 1
@@ -59,8 +67,10 @@ def test_report_has_verdict_figures_and_videos(study, capsys):
     report = (study / "report.md").read_text()
     lines = report.splitlines()
     assert lines[0] == "# DoPr study `quick`" and lines[2] == "## Verdict"
-    assert lines[4].startswith("**dopr-adamw vs adamw, across 1 cells**")
-    assert "test AUC over H: inconclusive" in report and "cannot go below p = 0.5" in report
+    assert lines[4].startswith("**Sooner — dopr-adamw vs adamw, across 1 cells**")
+    assert lines[5].startswith("**Better — dopr-adamw vs adamw, across 1 cells**")
+    assert "- **balance · flow" in report and "  - better: **" in report
+    assert "  - budget: " in report and "sooner target" not in report  # that is in the plot
     figures = (
         "plots/success_vs_horizon.png",
         "plots/success_vs_budget.png",
@@ -86,7 +96,7 @@ def test_rerun_skips_finished_work(study, capsys):
     assert main(["study", "--preset", "quick", "--out", str(study), "--quiet"]) == 0
     assert {path: path.stat().st_mtime_ns for path in checkpoints} == before
     assert {path: path.stat().st_mtime_ns for path in results} == results_before
-    assert "inconclusive" in capsys.readouterr().out
+    assert "better: **" in capsys.readouterr().out
 
 
 def test_other_settings_are_refused_and_nothing_is_touched(study, tmp_path, capsys):

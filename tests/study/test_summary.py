@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from dopr_robot.study.config import study_from_dict
-from dopr_robot.study.paired import headline_verdicts
+from dopr_robot.study.convergence import Curves, cell_verdicts
+from dopr_robot.study.paired import describe_paired
 from dopr_robot.study.plan import Run, cells, verdict_runs
 from dopr_robot.study.report import verdict_lines
 from dopr_robot.study.summary import (
-    budget_trend,
     choose_learning_rates,
     lr_at_edge,
     probability_of_improvement,
@@ -101,16 +101,32 @@ def test_aggregate_probability_of_improvement_is_mann_whitney():
     assert probability_of_improvement(base, base) == pytest.approx(0.5)
 
 
-def test_budget_trend_is_described_only_beyond_the_intervals():
-    def row(mean, half):
-        return {"mean_difference": mean, "ci_low": mean - half, "ci_high": mean + half}
-
-    assert budget_trend([row(0.5, 0.1), row(0.05, 0.05)]) == "shrinks"
-    assert budget_trend([row(0.0, 0.05), row(0.4, 0.1)]) == "grows"
-    assert budget_trend([row(0.2, 0.3), row(0.1, 0.3)]) == "about the same"
+STEPS = [200, 400, 800]
 
 
-def _cell_summary(headline, edge_grid=None):
+def _comparison(base_curves, candidate_curves, target=0.6):
+    """A comparison as summarise writes it, from [seeds, checkpoints] curves and the real rules."""
+    curves = Curves(steps=STEPS, base=np.array(base_curves, float),
+                    candidate=np.array(candidate_curves, float))  # fmt: skip
+    (verdict,) = cell_verdicts([(curves, target)], 0.1, "adamw", "dopr-adamw")
+    final = describe_paired(curves.base[:, -1], curves.candidate[:, -1]).to_dict()
+    better = verdict.better
+    return {
+        "base": "adamw",
+        "candidate": "dopr-adamw",
+        "auc": {
+            **final,
+            "verdict": better.verdict,
+            "holm_p": better.holm_p,
+            "tests_in_family": better.tests_in_family,
+            "ci90": list(better.ci90),
+            "margin": better.margin,
+        },  # fmt: skip
+        **verdict.to_dict(),
+    }
+
+
+def _cell_summary(comparison):
     return {
         "label": "balance · flow · standardised inputs",
         "tuned": {
@@ -124,26 +140,32 @@ def _cell_summary(headline, edge_grid=None):
             },
             "dopr-adamw": {"lr": 0.003, "lr_at_edge": None},
         },
-        "comparisons": [
-            {
-                "base": "adamw",
-                "candidate": "dopr-adamw",
-                "auc": headline.to_dict(),
-                "budget": [
-                    {"step": 200, "mean_difference": 0.4},
-                    {"step": 800, "mean_difference": 0.0},
-                ],
-                "budget_trend": "shrinks",
-            }
-        ],
+        "comparisons": [comparison],
     }
 
 
-def test_verdict_lines_give_the_aggregate_seeds_caution_and_each_cells_test():
-    base = [0.5, 0.55, 0.4, 0.6, 0.45, 0.5, 0.52, 0.48, 0.51, 0.47]
-    better, unclear = headline_verdicts(
-        [(base, [b + 0.3 for b in base]), ([0.5] * 10, [0.5] * 8 + [0.6, 0.4])]
-    )
+def test_the_budget_trend_is_signed_and_paired():
+    rng = np.random.default_rng(0)
+
+    def noise():  # each run its own episode noise
+        return rng.normal(0, 0.02, (10, 3))
+
+    early_lead = _comparison([[0.2, 0.6, 0.9]] * 10 + noise(), [[0.7, 0.9, 0.9]] * 10 + noise())
+    assert early_lead["trend"]["words"] == "dopr-adamw ahead first, gap closes"
+    reversed_ = _comparison([[0.7, 0.8, 0.9]] * 10 + noise(), [[0.3, 0.8, 0.9]] * 10 + noise())
+    assert reversed_["trend"]["words"] == "adamw ahead first, gap closes"
+    growing = _comparison([[0.5, 0.5, 0.5]] * 10 + noise(), [[0.6, 0.7, 0.9]] * 10 + noise())
+    assert growing["trend"]["words"] == "dopr-adamw ahead first, gap grows"
+
+
+def test_verdict_lines_say_sooner_and_better_apart():
+    rng = np.random.default_rng(1)
+
+    def noise():
+        return rng.normal(0, 0.01, (10, 3))
+
+    sooner = _comparison([[0.2, 0.9, 0.9]] * 10 + noise(), [[0.7, 0.9, 0.9]] * 10 + noise())
+    rising = _comparison([[0.1, 0.3, 0.6]] * 10 + noise(), [[0.2, 0.5, 0.9]] * 10 + noise())
     summary = {
         "tuning_seeds": [0, 1],
         "verdict_seeds": list(range(2, 12)),
@@ -158,24 +180,27 @@ def test_verdict_lines_give_the_aggregate_seeds_caution_and_each_cells_test():
                 "probability_of_improvement_ci": [0.6, 0.8],
                 "mean_auc_difference": 0.15,
                 "mean_auc_difference_ci": [0.1, 0.2],
-                "verdicts": {
-                    "better": 1,
-                    "worse": 0,
-                    "no detectable difference": 0,
-                    "inconclusive": 1,
+                "verdicts": {"equivalent": 1, "not converged": 1},
+                "sooner": {
+                    "verdicts": {"dopr-adamw sooner": 2},
+                    "speedup_median": 2.0,
+                    "speedup_ci": [2.0, 4.0],
+                    "speedup_pairs": 20,
                 },  # fmt: skip
             }
         ],
-        "cells": [_cell_summary(better), _cell_summary(unclear)],
+        "cells": [_cell_summary(sooner), _cell_summary(rising)],
     }
     text = "\n".join(verdict_lines(summary))
-    assert "across 2 cells" in text and "Holm–Bonferroni over all 2" in text
-    assert "1 better, 0 worse, 0 no detectable difference, 1 inconclusive" in text
+    assert "Sooner — dopr-adamw vs adamw, across 2 cells" in text
+    assert "2 × dopr-adamw sooner" in text and "median 2.00× [2.00×, 4.00×]" in text
+    assert "1 equivalent, 1 not converged" in text and "paired stratified bootstrap" in text
     assert "= 0.70 [0.60, 0.80]" in text and "+0.150 [+0.100, +0.200]" in text
     assert "Tuning seeds 0–1" in text and "fresh training seeds 2–11" in text
-    assert "test AUC over H: better" in text
-    assert "test AUC over H: inconclusive" in text and "8 of 10 pairs tied" in text
-    assert "+0.40 at step 200, +0.00 at step 800" in text and "sooner, not better" in text
+    assert "sooner: **dopr-adamw sooner** (target test AUC 0.60" in text
+    assert "better: **equivalent within ±0.1**" in text
+    assert "better: **not converged at 800 steps (rerun with more steps)**" in text
+    assert "budget: dopr-adamw ahead first, gap closes" in text
     assert (
         "adamw chose the largest lr of its grid in balance · flow · standardised inputs "
         "(tuning AUC 0.50 / **0.60** at lr 0.003 / 0.01)" in text
