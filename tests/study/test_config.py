@@ -50,10 +50,11 @@ def test_the_command_line_offers_every_preset():
 
 
 def test_default_preset_shape():
-    """What the README and issue 13 promise for the default study: the mission's policies on
-    two task families, at least 10 verdict seeds, separate tuning seeds, a budget axis."""
+    """What the README and issues 13 and 26 promise for the default study: the mission's policies
+    with a baseline, at least 10 verdict seeds, separate tuning seeds, and a budget axis with
+    enough checkpoints to time a target and to check the plateau."""
     config = load_study(preset_path("default"))
-    assert len(config.tasks) >= 2
+    assert config.margin == 0.1 and len(config.budget_steps(config.tasks[0])) >= 4
     for task in config.tasks:
         assert {"diffusion", "flow"} <= set(config.task_policies(task))
     assert any("regression" in config.task_policies(task) for task in config.tasks)
@@ -67,9 +68,9 @@ def test_default_preset_shape():
 def test_variants_extend_the_default_and_change_only_what_they_say():
     default = load_study(preset_path("default"))
     long = load_study(preset_path("long"))
-    assert long.train["steps"] == 4 * default.train["steps"]
+    assert long.train["steps"] == 2 * default.train["steps"]
     assert long.tasks == default.tasks and long.optimizers == default.optimizers
-    assert long.checkpoint_every(long.tasks[0]) == long.train["steps"] // 4
+    assert long.budget_steps(long.tasks[0]) == [200, 400, 800, 1600, 3200]
     conditioning = load_study(preset_path("conditioning"))
     assert conditioning.conditioning == [1.0, 30.0]
     assert conditioning.verdict_seeds == default.verdict_seeds
