@@ -3,7 +3,10 @@
 A cell is (task, policy kind, conditioning factor): the unit a verdict is given for. A run is one
 training: a cell × optimizer × learning rate × training seed. Selection is nested:
 - tuning runs: every lr of the grid × tuning seeds 0 .. T-1, evaluated on the validation
-  episode seeds; they choose each optimizer's lr per cell and nothing else;
+  episode seeds; they choose each optimizer's lr per cell and nothing else. When the chosen lr
+  is at an end of its grid and beats its neighbour by more than one standard error, the grid
+  of that (cell, optimizer) is extended by one point on that side, at most
+  `MAX_GRID_EXTENSIONS` times (`summary.tune_with_extensions`);
 - verdict runs: the chosen lr × fresh verdict seeds T .. T+V-1, evaluated on the test episode
   seeds (the verdict), and so are their earlier budget checkpoints (success vs training step).
 No network that took part in the choice is in the verdict. Runs of the two optimizers of a pair
@@ -97,12 +100,37 @@ def cells(config: StudyConfig) -> list[Cell]:
     ]
 
 
-def tuning_runs(config: StudyConfig) -> list[Run]:
+#: (cell key, optimizer) -> the lrs its tuning runs train: the study's grid, plus extensions
+Grids = dict[tuple[str, str], list[float]]
+MAX_GRID_EXTENSIONS = 2
+
+
+def base_grids(config: StudyConfig) -> Grids:
+    return {
+        (cell.key, label): [float(lr) for lr in config.optimizers[label].lr]
+        for cell in cells(config)
+        for label in compared_optimizers(config)
+    }
+
+
+def extended_lr(grid: list[float], side: str) -> float:
+    """One more lr beyond the `side` ("largest" / "smallest") end of a grid, at the grid's own
+    geometric step there (×3 for a one-point grid), to 3 significant digits."""
+    ordered = sorted(grid)
+    if side == "largest":
+        step = ordered[-1] / ordered[-2] if len(ordered) > 1 else 3.0
+        return float(f"{ordered[-1] * step:.3g}")
+    step = ordered[1] / ordered[0] if len(ordered) > 1 else 3.0
+    return float(f"{ordered[0] / step:.3g}")
+
+
+def tuning_runs(config: StudyConfig, grids: Grids | None = None) -> list[Run]:
+    grids = grids or base_grids(config)
     return [
         Run(cell, label, float(lr), seed)
         for cell in cells(config)
         for label in compared_optimizers(config)
-        for lr in config.optimizers[label].lr
+        for lr in grids[(cell.key, label)]
         for seed in config.tuning_seed_list
     ]
 

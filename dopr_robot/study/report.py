@@ -119,6 +119,7 @@ def verdict_lines(summary: dict) -> list[str]:
             + ". A better lr may lie outside the grid.",
             "",
         ]
+    lines += _tuning_lines(summary)
     for cell in summary["cells"]:
         if not cell["comparisons"]:
             lines.append(f"- **{cell['label']}**: incomplete (some runs are not evaluated yet).")
@@ -130,6 +131,38 @@ def verdict_lines(summary: dict) -> list[str]:
         lines += [
             "",
             f"Diverged runs (counted as failing every episode): {len(summary['diverged_runs'])}.",
+        ]
+    return lines
+
+
+def _tuning_lines(summary: dict) -> list[str]:
+    """Grid extensions, and how flat each tuning curve was (max − min validation AUC)."""
+    lines = []
+    labels = {cell.get("key"): cell["label"] for cell in summary["cells"]}
+    extensions = [
+        f"{e['optimizer']} in {labels.get(e['cell'], e['cell'])} (added lr "
+        + ", ".join(f"{lr:g}" for lr in e["added"])
+        + ")"
+        for e in summary.get("grid_extensions", [])
+    ]
+    if extensions:
+        lines += [
+            "**Grids extended** (the chosen lr was at an end of its grid and beat its "
+            f"neighbour; at most two points per grid): {'; '.join(extensions)}.",
+            "",
+        ]
+    spreads = []
+    for cell in summary["cells"]:
+        for label, stats in cell["tuned"].items():
+            known = [e["validation_auc"] for e in stats.get("lr_grid", [])
+                     if e["validation_auc"] is not None]  # fmt: skip
+            if len(known) > 1:
+                spreads.append(f"{cell['label']} {label} {max(known) - min(known):.2f}")
+    if spreads:
+        lines += [
+            "Tuning curves, max − min validation AUC over each grid (near 0: the lr choice "
+            f"made no difference there): {'; '.join(spreads)}.",
+            "",
         ]
     return lines
 

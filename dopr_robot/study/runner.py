@@ -26,7 +26,7 @@ from .config import StudyConfig
 from .executors import COLLECT, TUNE, VERDICT, LocalExecutor, make_executor
 from .plan import cells, compared_optimizers, tuning_runs, verdict_runs
 from .report import write_report
-from .summary import choose_learning_rates, run_record, summarise
+from .summary import summarise, tune_with_extensions
 
 #: one line per `run_study` call, so the report can give the study's total wall time
 INVOCATIONS = "invocations.jsonl"
@@ -104,16 +104,21 @@ def run_study(
     try:
         with jobs.timed(stages, "collect"):
             executor.map(COLLECT, [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
+        submitted: set = set()
+
+        def train(runs: list) -> None:
+            """Train the tuning runs not yet submitted (a grid extension adds a few)."""
+            todo = [r for r in runs if r not in submitted]
+            submitted.update(todo)
+            if bar is not None and len(submitted) > len(tuning):
+                bar.total += len(todo)
+                bar.refresh()
+            executor.map(TUNE, [(jobs.train_and_validate, (config, root_arg, r))
+                                for r in _slowest_first(config, todo)])  # fmt: skip
+
         with jobs.timed(stages, "tune (train + validation episodes)"):
-            executor.map(
-                TUNE,
-                [
-                    (jobs.train_and_validate, (config, root_arg, r))
-                    for r in _slowest_first(config, tuning)
-                ],
-            )
-        records = [run_record(config, root, run) for run in tuning]
-        chosen = {key: entry["lr"] for key, entry in choose_learning_rates(config, records).items()}
+            _, choice, _ = tune_with_extensions(config, root, train)
+        chosen = {key: entry["lr"] for key, entry in choice.items()}
         first_seed = config.verdict_seed_list[0]
         with jobs.timed(stages, "verdict (train + test episodes + budget checkpoints)"):
             executor.map(

@@ -50,7 +50,19 @@ from .convergence import Curves, cell_verdicts, median_interval, target_from_tun
 from .intervals import mean_interval
 from .jobs import diverged
 from .paired import describe_paired
-from .plan import Cell, Run, cells, compared_optimizers, task_of, tuning_runs, verdict_runs
+from .plan import (
+    MAX_GRID_EXTENSIONS,
+    Cell,
+    Grids,
+    Run,
+    base_grids,
+    cells,
+    compared_optimizers,
+    extended_lr,
+    task_of,
+    tuning_runs,
+    verdict_runs,
+)
 
 AGGREGATE_RESAMPLES = 2000
 #: the absolute success level of the H@ column: comparable across optimizers and cells
@@ -131,17 +143,20 @@ def _metric_by_horizon(path: Path, horizons: list[int], metric: str) -> dict[int
     return {h: float(rates[h]) for h in horizons}
 
 
-def choose_learning_rates(config: StudyConfig, records: list[dict]) -> dict[tuple[str, str], dict]:
+def choose_learning_rates(
+    config: StudyConfig, records: list[dict], grids: Grids | None = None
+) -> dict[tuple[str, str], dict]:
     """(cell key, optimizer) -> {"lr": chosen, "grid": {lr: mean validation AUC or None},
     "per_seed": {lr: [validation AUC per tuning seed]}, "episode_error": {lr: standard error of
     the mean AUC from the episodes alone}}, from the tuning runs only."""
     choice = {}
+    grids = grids or base_grids(config)
     tuning = sorted((r for r in records if r["role"] == "tuning"), key=lambda r: r["seed"])
     for cell in cells(config):
         task = task_of(config, cell.task)
         for label in compared_optimizers(config):
             grid, per_seed, episode_error = {}, {}, {}
-            for lr in config.optimizers[label].lr:
+            for lr in grids[(cell.key, label)]:
                 mine = [
                     r
                     for r in tuning
@@ -209,10 +224,43 @@ def lr_at_edge(selection: dict) -> str | None:
     return None
 
 
+def extend_grids(config: StudyConfig, choice: dict, grids: Grids) -> list[tuple[str, str]]:
+    """Add one lr beyond the end of each grid whose chosen lr sits at that end and beats its
+    neighbour (`lr_at_edge`), up to MAX_GRID_EXTENSIONS per grid and only once every lr of the
+    grid has finished; the keys extended."""
+    added = []
+    for key, selection in choice.items():
+        side = lr_at_edge(selection)
+        extended = len(grids[key]) - len(config.optimizers[key[1]].lr)
+        unfinished = any(auc is None for auc in selection["grid"].values())
+        if side is None or extended >= MAX_GRID_EXTENSIONS or unfinished:
+            continue
+        new = extended_lr(grids[key], side)
+        if new not in grids[key]:
+            grids[key].append(new)
+            added.append(key)
+    return added
+
+
+def tune_with_extensions(config: StudyConfig, root: Path, train=None) -> tuple[list, dict, Grids]:
+    """The tuning records, the lr choice and the grids they came from, extending grids at an
+    edge (`extend_grids`). `train(runs)` trains what is missing before each round (the runner);
+    without it, a round whose new runs are not on disk chooses among the finished ones, so the
+    choice is a pure function of the files (the summary)."""
+    grids = base_grids(config)
+    while True:
+        runs = tuning_runs(config, grids)
+        if train is not None:
+            train(runs)
+        records = [run_record(config, root, run) for run in runs]
+        choice = choose_learning_rates(config, records, grids)
+        if not extend_grids(config, choice, grids):
+            return records, choice, grids
+
+
 def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
     """Everything the report shows, as one JSON-serialisable dict (also summary.json)."""
-    records = [run_record(config, root, run) for run in tuning_runs(config)]
-    choice = choose_learning_rates(config, records)
+    records, choice, grids = tune_with_extensions(config, root)
     chosen = {key: entry["lr"] for key, entry in choice.items()}
     records += [run_record(config, root, run) for run in verdict_runs(config, chosen)]
     by_key = {(r["cell"], r["optimizer"], r["lr"], r["seed"]): r for r in records}
@@ -249,6 +297,11 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
             sorted({str(TrainConfig.from_dict(config.train_values(t)).steps) for t in config.tasks})
         ),
         "cells": summary_cells,
+        "grid_extensions": [
+            {"cell": key[0], "optimizer": key[1], "added": lrs[len(config.optimizers[key[1]].lr) :]}
+            for key, lrs in grids.items()
+            if len(lrs) > len(config.optimizers[key[1]].lr)
+        ],
         "aggregate": _aggregate(config, summary_cells),
         "diverged_runs": [r["directory"] for r in records if r["diverged"]],
         "runs": records,

@@ -248,3 +248,31 @@ def test_episode_error_of_an_auc_is_binomial_through_the_trapezoid_weights():
     expected = np.sqrt((1 / 16 + 1 / 4 + 1 / 16) * 0.25 / 16)
     assert _episode_error([curve], Task) == pytest.approx(expected)
     assert _episode_error([{1: 1.0, 2: 1.0, 4: 0.0}], Task) == 0.0
+
+
+def test_a_grid_is_extended_at_a_winning_edge_at_most_twice():
+    """dopr-adamw's grid [1e-3, 3e-3]: 3e-3 beats 1e-3 by far more than a standard error, so
+    9e-3 is added; it wins again, so 0.027; then the limit (two points) stops it. A flat grid
+    is not extended."""
+    from dopr_robot.study.plan import base_grids, extended_lr
+    from dopr_robot.study.summary import extend_grids
+
+    config = study_from_dict(_minimal())
+    key = (cells(config)[0].key, "dopr-adamw")
+    grids = base_grids(config)
+    rising = {1e-3: [0.2, 0.22], 3e-3: [0.5, 0.52], 9e-3: [0.7, 0.72], 0.027: [0.9, 0.92]}
+    added = []
+    for _ in range(4):
+        aucs = {("adamw", 1e-3): [0.5, 0.5]}
+        aucs.update({("dopr-adamw", lr): rising[lr] for lr in grids[key]})
+        added += extend_grids(config, choose_learning_rates(config, _records(config, aucs), grids),
+                              grids)  # fmt: skip
+    assert grids[key] == [1e-3, 3e-3, 9e-3, 0.027] and added == [key, key]
+    assert grids[(key[0], "adamw")] == [1e-3]  # one point: no neighbour to beat
+    flat = base_grids(config)
+    same = {("adamw", 1e-3): [0.5, 0.5], ("dopr-adamw", 1e-3): [1.0, 1.0],
+            ("dopr-adamw", 3e-3): [1.0, 1.0]}  # fmt: skip
+    assert extend_grids(config, choose_learning_rates(config, _records(config, same), flat),
+                        flat) == []  # fmt: skip
+    assert extended_lr([3e-3, 1e-2, 3e-2], "smallest") == 9e-4
+    assert extended_lr([3e-3, 1e-2, 3e-2], "largest") == 0.09
