@@ -8,7 +8,10 @@
         trainer_state.json     step, last losses
 
 The directory is written under a temporary name and renamed when complete, so a crash never
-leaves a half checkpoint, and `latest_checkpoint` only ever sees finished ones.
+leaves a half checkpoint, and `latest_checkpoint` only ever sees finished ones. A file damaged
+afterwards (a disk fault, a copy cut short) is a `BrokenCheckpoint` sentence naming the file;
+`Trainer.resume` then sets that checkpoint aside as `step_<n>.broken` (never deleted, never
+rewritten over) and resumes from the newest one that loads (`set_aside`).
 """
 
 from __future__ import annotations
@@ -53,11 +56,18 @@ def save_weights(module: torch.nn.Module, path: Path) -> None:
     save_file(tensors, str(path), metadata={"aliases": json.dumps(aliases)})
 
 
+class BrokenCheckpoint(UserError):
+    """A checkpoint file that is missing, cut short or not what it should be."""
+
+
 def load_weights(module: torch.nn.Module, path: Path, device: str | torch.device = "cpu") -> None:
     """The inverse of `save_weights`: every name, aliases included, loaded strictly."""
-    with safe_open(str(path), framework="pt") as file:
-        aliases = json.loads((file.metadata() or {}).get("aliases", "{}"))
-    tensors = load_file(str(path), device=str(device))
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            aliases = json.loads((file.metadata() or {}).get("aliases", "{}"))
+        tensors = load_file(str(path), device=str(device))
+    except Exception as error:  # safetensors raises its own error type for a damaged file
+        raise BrokenCheckpoint(f"{path} cannot be read ({error})") from None
     tensors.update({alias: tensors[name] for alias, name in aliases.items()})
     module.load_state_dict(tensors, strict=True)
 
@@ -95,12 +105,40 @@ def save_checkpoint(
     return target
 
 
-def latest_checkpoint(run: Path) -> Path | None:
+def checkpoints_newest_first(run: Path) -> list[Path]:
     folder = Path(run) / "checkpoints"
     if not folder.is_dir():
-        return None
+        return []
     steps = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STEP_DIR.match(p.name))]
-    return max(steps)[1] if steps else None
+    return [path for _, path in sorted(steps, reverse=True)]
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    found = checkpoints_newest_first(run)
+    return found[0] if found else None
+
+
+def set_aside(checkpoint: Path) -> Path:
+    """Rename a broken checkpoint out of the way (`step_<n>.broken`, `.broken-2`, ...): kept for
+    a look, invisible to `latest_checkpoint`, and not overwritten when training reaches that
+    step again."""
+    target = checkpoint.with_name(checkpoint.name + ".broken")
+    count = 1
+    while target.exists():
+        count += 1
+        target = checkpoint.with_name(f"{checkpoint.name}.broken-{count}")
+    os.replace(checkpoint, target)
+    return target
+
+
+def read_trainer_state(checkpoint: Path) -> dict[str, Any]:
+    path = Path(checkpoint) / "trainer_state.json"
+    try:
+        state = json.loads(path.read_text())
+        int(state["step"])
+        return state
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BrokenCheckpoint(f"{path} cannot be read ({type(error).__name__}: {error})") from None
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -121,9 +159,9 @@ def read_config(checkpoint: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise UserError(f"{checkpoint} is not a checkpoint (no config.json)") from None
-    except json.JSONDecodeError as error:
-        raise UserError(f"{path} is not valid JSON ({error})") from None
+        raise BrokenCheckpoint(f"{checkpoint} is not a checkpoint (no config.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BrokenCheckpoint(f"{path} is not valid JSON ({error})") from None
 
 
 def load_optimizer_state(checkpoint: Path) -> dict[str, Any]:
@@ -133,9 +171,9 @@ def load_optimizer_state(checkpoint: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise UserError(f"{checkpoint} has no optimizer.pt") from None
+        raise BrokenCheckpoint(f"{checkpoint} has no optimizer.pt") from None
     except Exception as error:  # the unpickler's refusal of a global, or a corrupt file
-        raise UserError(
+        raise BrokenCheckpoint(
             f"{path} was refused: it holds something other than tensors and plain data "
             f"({type(error).__name__}); nothing from it was executed"
         ) from None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -39,11 +40,15 @@ from ..policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
 from ..provenance import versions
 from . import fast_path
 from .checkpoint import (
+    BrokenCheckpoint,
+    checkpoints_newest_first,
     latest_checkpoint,
     load_optimizer_state,
     load_weights,
     read_config,
+    read_trainer_state,
     save_checkpoint,
+    set_aside,
 )
 from .config import TrainConfig
 from .ema import EMA
@@ -212,15 +217,31 @@ class Trainer:
         )
 
     def resume(self) -> int | None:
-        """Load the latest checkpoint; returns the step count the run was started for.
+        """Load the newest checkpoint that loads; returns the step count the run was started
+        for. A broken one (`BrokenCheckpoint`) is set aside as `step_<n>.broken`, said on
+        stderr, and the next older one is tried; other settings are refused, not skipped.
 
         `steps` may grow (extending a finished run): the cosine schedule is then recomputed over
         the new total, so the lr at the resumed step rises from where the old schedule had
         decayed it (near 0 at the old end) to the new schedule's value at that step."""
-        checkpoint = latest_checkpoint(self.run)
-        if checkpoint is None:
+        candidates = checkpoints_newest_first(self.run)
+        if not candidates:
             raise UserError(f"{self.run} holds no checkpoint to resume from")
-        saved = read_config(checkpoint)
+        problems = []
+        for checkpoint in candidates:
+            try:
+                saved_steps = self._load_checkpoint(checkpoint)
+            except BrokenCheckpoint as error:
+                problems.append(str(error))
+                kept = set_aside(checkpoint)
+                print(f"dopr-robot: {error}; set aside as {kept.name}", file=sys.stderr)
+                continue
+            if problems:
+                print(f"dopr-robot: resuming from {checkpoint}", file=sys.stderr)
+            return saved_steps
+        raise UserError(f"{self.run}: no checkpoint loads ({'; '.join(problems)})")
+
+    def _check_settings(self, checkpoint: Path, saved: dict[str, Any]) -> Any:
         mine = self.config_record()
         if "policy" in saved:  # settings added since the run started take their old meaning
             saved["policy"] = PolicyConfig.saved_settings(saved, mine["policy"])
@@ -245,6 +266,11 @@ class Trainer:
                     f"({', '.join(differing)}); resume with the same settings or train into a "
                     "new --out"
                 )
+        return saved_steps
+
+    def _load_checkpoint(self, checkpoint: Path) -> Any:
+        saved_steps = self._check_settings(checkpoint, read_config(checkpoint))
+        step = int(read_trainer_state(checkpoint)["step"])
         load_weights(self.policy, checkpoint / "model.safetensors", self.device)
         if self.ema is not None:
             load_weights(self.ema.model, checkpoint / "ema.safetensors", self.device)
@@ -260,7 +286,7 @@ class Trainer:
             for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
                 group["lr"] = lr
             scheduler._last_lr = lrs
-        self.step = json.loads((checkpoint / "trainer_state.json").read_text())["step"]
+        self.step = step
         _truncate_metrics(self.run / "metrics.jsonl", self.step)
         return saved_steps
 

@@ -358,3 +358,38 @@ def test_a_moved_run_resumes_with_its_data_where_it_was(store, tmp_path):
     assert main(["train", "--out", str(moved), "--resume", "--steps", "5", "--quiet"]) == 0
     state = json.loads((latest_checkpoint(moved) / "trainer_state.json").read_text())
     assert state["step"] == 5
+
+
+def test_a_truncated_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_before(
+    store, tmp_path, capsys
+):
+    """Issue 29's case: the newest model.safetensors cut to 100 bytes. `--resume` says which
+    file is broken, keeps it as step_<n>.broken (never overwritten), resumes from the step
+    before and finishes; a cut trainer_state.json is handled the same way; when no checkpoint
+    loads, one sentence and exit 2."""
+    out = tmp_path / "run"
+    run_training(config(store, out, steps=6, checkpoint_every=3), POLICY, progress=False)
+    newest = out / "checkpoints" / "step_0000006" / "model.safetensors"
+    cut = newest.read_bytes()[:100]
+    newest.write_bytes(cut)
+    capsys.readouterr()
+    assert main(["train", "--out", str(out), "--resume", "--steps", "9", "--quiet"]) == 0
+    error = capsys.readouterr().err
+    assert "step_0000006/model.safetensors cannot be read" in error
+    assert "set aside as step_0000006.broken" in error and "resuming from" in error
+    kept = out / "checkpoints" / "step_0000006.broken" / "model.safetensors"
+    assert kept.read_bytes() == cut  # the broken file is kept as it was
+    assert json.loads((latest_checkpoint(out) / "trainer_state.json").read_text())["step"] == 9
+    assert (out / "checkpoints" / "step_0000006" / "model.safetensors").stat().st_size > 100
+    # a cut trainer_state.json, then every checkpoint broken
+    (latest_checkpoint(out) / "trainer_state.json").write_text('{"step": ')
+    for path in (out / "checkpoints").glob("step_000000[36]/model.safetensors"):
+        path.write_bytes(b"")
+    assert main(["train", "--out", str(out), "--resume", "--steps", "12", "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("dopr-robot: error: ") and "no checkpoint loads" in lines[-1]
+    assert "trainer_state.json cannot be read" in lines[0]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "step_0000003.broken", "step_0000006.broken", "step_0000006.broken-2",
+        "step_0000009.broken",
+    ]  # fmt: skip
