@@ -99,15 +99,16 @@ def steps_to_target(curve: np.ndarray, steps: list[int], target: float) -> int |
     return int(steps[reached[0]]) if len(reached) else None
 
 
-def median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Distribution-free interval for the median from order statistics (binomial(n, ½))."""
+def median_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
+    """Distribution-free interval for the median from order statistics (binomial(n, ½)); None
+    when there are too few values for one (n < 6 at 95 %)."""
     x = np.sort(values)
     n = len(x)
     j = int(stats.binom.ppf((1 - level) / 2, n, 0.5))  # P(Bin <= j-1) <= (1-level)/2
     while j > 0 and stats.binom.cdf(j - 1, n, 0.5) > (1 - level) / 2:
         j -= 1
     if j == 0:
-        return -np.inf, np.inf
+        return None
     return float(x[j - 1]), float(x[n - j])
 
 
@@ -130,7 +131,7 @@ def sooner(curves: Curves, target: float | None) -> Sooner:
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = np.where(np.isinf(b), np.inf, np.where(np.isinf(c), 0.0, b / c))
     median = float(np.median(ratios)) if len(ratios) else None
-    interval = median_interval(ratios) if len(ratios) else None
+    interval = median_interval(ratios) if len(ratios) else None  # None: too few seeds
     return Sooner(target=float(target), steps_base=base, steps_candidate=cand,
                   first_base=first_base, first_candidate=first_candidate, ties=n - untied, p=p,
                   speedup_median=median, speedup_ci=interval,

@@ -73,11 +73,15 @@ def aggregate_lines(summary: dict) -> list[str]:
 def _speedup_text(median: float | None, interval) -> str:
     if median is None:
         return "none (no cell has a target both could be timed against)"
-    low, high = interval
 
     def times(value: float) -> str:
-        return "∞ (base never reached it)" if value == float("inf") else f"{value:.2f}×"
+        if value == float("inf"):
+            return "∞ (base never reached it)"
+        return "0× (candidate never reached it)" if value == 0 else f"{value:.2f}×"
 
+    if interval is None:
+        return f"median {times(median)} (too few seeds for an interval)"
+    low, high = interval
     return f"median {times(median)} [{times(low)}, {times(high)}] (order-statistic 95 %)"
 
 

@@ -510,7 +510,7 @@ def _sooner_aggregate(summary_cells: list[dict], base: str, candidate: str) -> d
     return {
         "verdicts": {w: words.count(w) for w in dict.fromkeys(words)},
         "speedup_median": median,
-        "speedup_ci": list(median_interval(np.array(ratios))) if ratios else None,
+        "speedup_ci": median_interval(np.array(ratios)) if ratios else None,
         "speedup_pairs": len(ratios),
     }
 
