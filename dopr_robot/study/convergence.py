@@ -148,11 +148,11 @@ def sooner_verdicts(results: list[Sooner], base: str, candidate: str) -> list[So
         if r.target is None:
             words = "no target (the base does not learn this cell in tuning)"
         elif r.first_base + r.first_candidate == 0:
-            words = "same speed (every seed reached the target at the same checkpoint, or neither)"
+            words = "tied (every seed reached the target at the same checkpoint, or neither did)"
         elif holm[i] < ALPHA:
             words = f"{candidate} sooner" if r.first_candidate > r.first_base else f"{base} sooner"
         else:
-            words = "no detectable difference in speed"
+            words = "neither shown sooner"
         out.append(Sooner(**{**asdict(r), "holm_p": holm.get(i, 1.0), "verdict": words}))
     return out
 
