@@ -20,9 +20,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 study: venv
 	$(VENV)/bin/dopr-robot study --preset default
 
-# Rewrite docs/results.md (the generated results the README links) from the default study.
+# Rewrite docs/results.md and docs/results-long.md (the generated results the README links) from
+# the default and long studies (resumable; the long study takes about 25 minutes on 2 cores).
 results: venv
 	$(VENV)/bin/dopr-robot study --preset default --readme docs/results.md
+	$(VENV)/bin/dopr-robot study --preset long --readme docs/results-long.md
 
 test: venv
 	$(PY) -m pytest
