@@ -14,8 +14,9 @@ from .threads import prefer_passive_waiting
 
 prefer_passive_waiting()  # before anything imports torch: see threads.py
 
-from . import __version__  # noqa: E402
-from .commands import collect, data, evaluate, study, train  # noqa: E402
+from . import __version__, stop  # noqa: E402
+from .commands import collect, data, envs, evaluate, study, train  # noqa: E402
+from .disk import disk_full_sentence, no_room  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("--out-dim", type=int, default=16, help="output / action size")
     describe.set_defaults(func=_optim_describe)
     data.add_parser(commands)
+    envs.add_parser(commands)
     collect.add_parser(commands)
     train.add_parser(commands)
     evaluate.add_parser(commands)
@@ -104,12 +106,24 @@ def _run(argv: list[str] | None) -> int:
             from .threads import use_threads
 
             use_threads(args.threads)
-        code = args.func(args)
+        with stop.handling():  # SIGTERM / SIGINT: workers end, one sentence, exit 2 (stop.py)
+            code = args.func(args)
         sys.stdout.flush()  # inside the handlers below, not at interpreter exit
         return code
     except UserError as error:
-        print(f"dopr-robot: error: {error}", file=sys.stderr)
-        return 2
+        return _say(f"error: {error}")
+    except stop.Stopped as stopped:
+        return _say(stopped.sentence())
+    except OSError as error:
+        if not no_room(error):
+            raise
+        where = error.filename or "a file"
+        return _say(f"error: {disk_full_sentence(where, error)}")
+
+
+def _say(sentence: str) -> int:
+    print(f"dopr-robot: {sentence}", file=sys.stderr)
+    return 2
 
 
 def _reader_went_away() -> int:

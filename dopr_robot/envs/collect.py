@@ -36,7 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import ReplayBuffer
+from ..disk import writing
 from ..errors import DataError, UserError
+from ..folder_lock import FolderLock
 from .config import CollectConfig
 from .experts import Expert
 from .registry import expert_for, make
@@ -101,14 +103,15 @@ def collect(
     if resume:
         if not out.exists():
             raise DataError(f"{out} does not exist; there is nothing to resume")
-        buffer = ReplayBuffer.open(out, mode="a")
-        if zarr_format is not None and zarr_format != buffer.zarr_format:
-            raise DataError(
-                f"{out} is zarr format {buffer.zarr_format}; --zarr-format {zarr_format} "
-                "applies to new stores (convert it with dopr-robot data convert --format)"
-            )
-        _check_same_settings(buffer, config)
-        return _fill(buffer, config, expert, progress)
+        with FolderLock(out, "demonstration store"):  # one writer at a time
+            buffer = ReplayBuffer.open(out, mode="a")
+            if zarr_format is not None and zarr_format != buffer.zarr_format:
+                raise DataError(
+                    f"{out} is zarr format {buffer.zarr_format}; --zarr-format {zarr_format} "
+                    "applies to new stores (convert it with dopr-robot data convert --format)"
+                )
+            _check_same_settings(buffer, config)
+            return _fill(buffer, config, expert, progress)
     if out.exists() and not overwrite:
         raise DataError(
             f"{out} already exists; pass --resume to add to it or --overwrite to replace it"
@@ -180,36 +183,43 @@ def _fill(
     bar = ProgressBar(progress, config.episodes, buffer.n_episodes)
     run_attempts = run_successes = 0
     try:
-        while buffer.n_episodes < config.episodes:
-            episode, success = run_episode(
-                env, expert, config.seed + attempts, expert_seed(config.seed, attempts)
-            )
-            run_attempts += 1
-            run_successes += success
-            if success or config.keep_failed:
-                buffer.add_episode(episode)
-                seeds.append(config.seed + attempts)
-                outcomes.append(success)
-                bar(1, run_successes, run_attempts)
-            else:
-                bar(0, run_successes, run_attempts)
-            attempts += 1
-            buffer.update_attrs(attempts=attempts, episode_seeds=seeds, episode_success=outcomes)
-            if (
-                not config.keep_failed
-                and run_attempts >= MIN_ATTEMPTS_FOR_RATE
-                and run_successes < MIN_SUCCESS_RATE * run_attempts
-            ):
-                raise DataError(
-                    f"the expert succeeded in only {run_successes} of {run_attempts} attempts "
-                    f"on {config.env_id} at task_horizon={config.task_horizon}, "
-                    f"perturbation={config.perturbation}, noise={config.noise}; lower the noise "
-                    f"or perturbation, or pass --keep-failed ({buffer.n_episodes} episodes kept)"
+        kept = "every episode committed before is kept; free space and rerun with --resume"
+        with writing(buffer.path, kept):
+            while buffer.n_episodes < config.episodes:
+                episode, success = run_episode(
+                    env, expert, config.seed + attempts, expert_seed(config.seed, attempts)
                 )
+                run_attempts += 1
+                run_successes += success
+                if success or config.keep_failed:
+                    buffer.add_episode(episode)
+                    seeds.append(config.seed + attempts)
+                    outcomes.append(success)
+                    bar(1, run_successes, run_attempts)
+                else:
+                    bar(0, run_successes, run_attempts)
+                attempts += 1
+                buffer.update_attrs(
+                    attempts=attempts, episode_seeds=seeds, episode_success=outcomes
+                )
+                _check_success_rate(config, run_successes, run_attempts, buffer.n_episodes)
     finally:
         bar.close()
         env.close()
     return CollectResult(buffer.path, buffer.n_episodes, attempts, run_successes, run_attempts)
+
+
+def _check_success_rate(config: CollectConfig, successes: int, attempts: int, kept: int) -> None:
+    """Stop early when the expert fails too often for the demonstrations to be worth keeping."""
+    if config.keep_failed or attempts < MIN_ATTEMPTS_FOR_RATE:
+        return
+    if successes < MIN_SUCCESS_RATE * attempts:
+        raise DataError(
+            f"the expert succeeded in only {successes} of {attempts} attempts "
+            f"on {config.env_id} at task_horizon={config.task_horizon}, "
+            f"perturbation={config.perturbation}, noise={config.noise}; lower the noise "
+            f"or perturbation, or pass --keep-failed ({kept} episodes kept)"
+        )
 
 
 def _expert(config: CollectConfig):

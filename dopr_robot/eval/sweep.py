@@ -31,6 +31,7 @@ import torch
 
 from ..config_io import differing_settings_with_paths
 from ..devices import resolve_device
+from ..disk import write_text_atomically, writing
 from ..errors import UserError
 from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 from .agents import PolicyAgent
@@ -152,12 +153,11 @@ def run_sweep(plan: SweepPlan, progress: bool) -> tuple[list[dict], dict[int | N
     row (older ones included) and the chunk latency per sampler setting."""
     config = plan.config
     rows_path = plan.out / "episodes.jsonl"
-    rows = []
-    if rows_path.exists():  # rows of an older sweep get today's fields (score None)
-        rows = [Episode.from_row(json.loads(line)).to_dict() for line in rows_path.open()]
+    rows = read_episode_rows(rows_path)
     done = {(r["task_horizon"], r["inference_steps"], r["seed"]) for r in rows}
     latency: dict[int | None, float] = {}
-    with rows_path.open("a") as log:
+    kept = f"the episodes already in {rows_path.name} are kept; free space and rerun with --resume"
+    with writing(rows_path, kept), rows_path.open("a") as log:
         for steps in plan.sampler_axis:
             variant = _with_sampler_steps(plan.policy, steps)
             latency[steps] = chunk_latency_ms(variant)
@@ -199,13 +199,33 @@ def write_sweep(plan: SweepPlan, rows: list[dict], latency: dict[int | None, flo
     )
     problems = validate(results)
     assert not problems, problems  # a bug, not a user error: the writer and schema disagree
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    write_episodes_csv(out / "episodes.csv", results["episodes"])
+    write_text_atomically(out / "results.json", json.dumps(results, indent=2))
+    with writing(out / "episodes.csv"):
+        write_episodes_csv(out / "episodes.csv", results["episodes"])
     label = f"{Path(plan.saved['train']['out']).name} ({plan.checkpoint.name})"
     plot_success_vs_horizon([results], [label], out / "success_vs_horizon.png")
     if config.video:
         _videos(plan, results, plan.sampler_axis[-1])
     return results
+
+
+def read_episode_rows(path: Path) -> list[dict]:
+    """The rows of `episodes.jsonl` (rows of an older sweep get today's fields, score None). A
+    last line cut short (the process was stopped, or the disk filled, while writing it) is
+    dropped from the file, and that episode runs again; a bad line elsewhere is a sentence."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines(keepends=True)
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(Episode.from_row(json.loads(line)).to_dict())
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            if number < len(lines):
+                raise UserError(f"{path} line {number} is not an episode row ({error})") from None
+            with writing(path):
+                path.write_text("".join(lines[:-1]))
+    return rows
 
 
 def _with_sampler_steps(policy, steps: int | None):

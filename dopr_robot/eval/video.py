@@ -11,6 +11,9 @@ the whole video.
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import imageio.v2 as imageio
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..disk import no_room, writing
 from .rollout import Episode
 
 GREEN, RED = (40, 170, 60), (200, 40, 40)
@@ -71,13 +75,32 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int) -> Path:
     written beside the target and renamed, so a crash leaves no half video under its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial" + path.suffix)
-    writer = imageio.get_writer(
-        partial, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2
-    )
     try:
-        for frame in frames:
-            writer.append_data(frame)
+        with writing(path, "the episodes and results are written; rerun with --resume"):
+            _encode(partial, frames, fps)
+            partial.replace(path)
     finally:
-        writer.close()
-    partial.replace(path)
+        partial.unlink(missing_ok=True)
     return path
+
+
+def _encode(path: Path, frames: Iterable[np.ndarray], fps: int) -> None:
+    try:
+        writer = imageio.get_writer(
+            path, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2
+        )
+        try:
+            for frame in frames:
+                writer.append_data(frame)
+        finally:
+            writer.close()
+    except (OSError, RuntimeError) as error:  # imageio-ffmpeg reports ffmpeg's exit as either
+        if no_room(error) or _device_full(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
+
+
+def _device_full(path: Path) -> bool:
+    """ffmpeg runs in its own process: a full disk reaches imageio as a broken pipe, so the
+    device is asked directly."""
+    return shutil.disk_usage(path.parent).free < 1024 * 1024

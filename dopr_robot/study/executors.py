@@ -69,7 +69,7 @@ class LocalExecutor(_Bar):
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=jobs.init_worker,
-                initargs=(threads,),
+                initargs=(threads, os.getpid()),
             )
 
     def map(self, stage: str, calls: list[Job]) -> None:
@@ -92,6 +92,26 @@ class LocalExecutor(_Bar):
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+
+    def abort(self) -> None:
+        """End the workers now (a stop signal, or another job's error): a job being run is
+        killed, not waited for; what it was writing is atomic and resumes on the next run."""
+        if self.pool is None:
+            return
+        workers = _pool_processes(self.pool)
+        for process in workers:
+            process.terminate()
+        for process in workers:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_processes(pool: ProcessPoolExecutor) -> list:
+    """The pool's worker processes. Python 3.14 has `terminate_workers()`; before it the pool
+    keeps them in `_processes`, the one private name used here."""
+    return list((getattr(pool, "_processes", None) or {}).values())
 
 
 def _run_in_worker(function: Callable, args: tuple) -> dict:
@@ -122,20 +142,26 @@ class RayExecutor(_Bar):
                 raise UserError(f"cannot join the Ray cluster at {address} ({error})") from None
         self.gpus = ray.cluster_resources().get("GPU", 0) > 0
         self.task = ray.remote(max_retries=RETRIES, num_cpus=1)(_run_in_worker)
+        self.pending: list = []
 
     def map(self, stage: str, calls: list[Job]) -> None:
         self.stage(stage)
         options = {"num_gpus": 1} if self.gpus and stage in GPU_STAGES else {}
         task = self.task.options(**options) if options else self.task
-        pending = [task.remote(function, args) for function, args in calls]
+        self.pending = [task.remote(function, args) for function, args in calls]
         try:
-            while pending:
-                finished, pending = self.ray.wait(pending, num_returns=1)
+            while self.pending:
+                finished, self.pending = self.ray.wait(self.pending, num_returns=1)
                 self.done(self.ray.get(finished[0]))
         except self.ray.exceptions.RayTaskError as error:
-            for ref in pending:
-                self.ray.cancel(ref)
+            self.abort()
             raise error.as_instanceof_cause() from None
+
+    def abort(self) -> None:
+        """Cancel the tasks still queued or running (their workers are killed)."""
+        for ref in self.pending:
+            self.ray.cancel(ref, force=True)
+        self.pending = []
 
     def close(self) -> None:
         if self.owns:

@@ -20,6 +20,7 @@ from ..errors import UserError
 from ..eval.config import EvalConfig
 from ..eval.sweep import evaluate
 from ..policies import PolicyConfig
+from ..stop import die_with_parent
 from ..train import TrainingDiverged, train
 from ..train.checkpoint import checkpoint_dir, latest_checkpoint
 from .config import StudyConfig, TaskSpec
@@ -28,10 +29,13 @@ from .plan import Run, collect_config, data_path, run_configs, task_of
 DIVERGED = "diverged.json"
 
 
-def init_worker(threads: int) -> None:
-    """Each worker process gets its share of the cores (torch would otherwise take them all)."""
+def init_worker(threads: int, parent: int | None = None) -> None:
+    """Each worker process gets its share of the cores (torch would otherwise take them all),
+    and ends when the study process that started it (`parent`) ends, however that ends."""
     import torch
 
+    if parent is not None:
+        die_with_parent(parent)
     torch.set_num_threads(threads)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..config_io import differing_settings
 from ..errors import UserError
+from ..folder_lock import LOCK_NAME, FolderLock, has_content
 from . import jobs
 from .config import StudyConfig
 from .executors import COLLECT, TUNE, VERDICT, LocalExecutor, make_executor
@@ -43,9 +44,11 @@ def _comparable(config: StudyConfig) -> dict[str, Any]:
 
 def prepare_directory(config: StudyConfig, root: Path, overwrite: bool) -> None:
     record = root / "study.json"
-    if root.exists() and any(root.iterdir()):
+    if has_content(root):
         if overwrite:
-            shutil.rmtree(root)
+            for entry in root.iterdir():  # all but the lock this process holds
+                if entry.name != LOCK_NAME:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         elif not record.exists():
             raise UserError(f"{root} exists and is not a study directory; choose another --out")
         else:
@@ -65,9 +68,10 @@ def prepare_directory(config: StudyConfig, root: Path, overwrite: bool) -> None:
 def collect_only(config: StudyConfig, root: str | os.PathLike, *, overwrite: bool = False) -> None:
     """The first stage alone (for exporting the trainings to run elsewhere)."""
     root = Path(root)
-    prepare_directory(config, root, overwrite)
-    executor = LocalExecutor(1, None)
-    executor.map(COLLECT, [(jobs.collect_task, (t, str(root))) for t in config.tasks])
+    with FolderLock(root, "study"):
+        prepare_directory(config, root, overwrite)
+        executor = LocalExecutor(1, None)
+        executor.map(COLLECT, [(jobs.collect_task, (t, str(root))) for t in config.tasks])
 
 
 def run_study(
@@ -81,8 +85,20 @@ def run_study(
 ) -> dict[str, Any]:
     """Run (or finish) the study in `root`; returns the summary (also summary.json, report.md).
     `backend`: "local" (a process pool of `config.workers`) or "ray" (tasks on the Ray cluster
-    at `address`, or a local Ray instance); the same jobs and files either way."""
-    root = Path(root)
+    at `address`, or a local Ray instance); the same jobs and files either way. A second study
+    on the same `root` while this one runs is refused (`FolderLock`)."""
+    with FolderLock(root, "study"):
+        return _run_locked(config, Path(root), overwrite, progress, backend, address)
+
+
+def _run_locked(
+    config: StudyConfig,
+    root: Path,
+    overwrite: bool,
+    progress: bool,
+    backend: str,
+    address: str | None,
+) -> dict[str, Any]:
     prepare_directory(config, root, overwrite)
     started = time.perf_counter()
     tuning = tuning_runs(config)
@@ -131,6 +147,9 @@ def run_study(
                     for r in _slowest_first(config, verdict_runs(config, chosen))
                 ],
             )
+    except BaseException:  # a stop signal or a job's error: end the workers, do not wait
+        executor.abort()
+        raise
     finally:
         executor.close()
         if bar is not None:

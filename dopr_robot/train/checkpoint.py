@@ -28,6 +28,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ..disk import writing
 from ..errors import UserError
 from ..policies import Policy, PolicyConfig, ShapeMeta, build_policy
 
@@ -86,7 +87,20 @@ def save_checkpoint(
     trainer_state: dict[str, Any],
 ) -> Path:
     target = checkpoint_dir(run, step)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    previous = latest_checkpoint(run)
+    kept = (
+        f"the newest complete checkpoint, {previous}, is intact; free space and rerun with --resume"
+        if previous is not None
+        else "no checkpoint had been written yet"
+    )
+    with writing(target, kept):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_checkpoint(target, step, policy, ema, optimizer_state, config, trainer_state)
+    return target
+
+
+def _write_checkpoint(target, step, policy, ema, optimizer_state, config, trainer_state) -> None:
+    """Everything into a temporary directory, renamed to `target` only once complete."""
     work = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
     work.mkdir()
     try:
@@ -102,7 +116,6 @@ def save_checkpoint(
     finally:
         if work.exists():
             shutil.rmtree(work)
-    return target
 
 
 def checkpoints_newest_first(run: Path) -> list[Path]:

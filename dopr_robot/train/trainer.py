@@ -31,16 +31,20 @@ import torch
 import torch.distributed as dist
 from diffusers.optimization import get_cosine_schedule_with_warmup
 
+from .. import stop
 from ..config_io import differing_settings, differing_settings_with_paths
 from ..datasets import ReplayBuffer, SequenceDataset, split_episodes
 from ..devices import resolve_device
+from ..disk import write_text_atomically, writing
 from ..errors import UserError
+from ..folder_lock import FolderLock, has_content
 from ..optim import build_optimizer
 from ..policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
 from ..provenance import versions
 from . import fast_path
 from .checkpoint import (
     BrokenCheckpoint,
+    checkpoint_dir,
     checkpoints_newest_first,
     latest_checkpoint,
     load_optimizer_state,
@@ -394,26 +398,24 @@ class Trainer:
         last: dict[str, float] = {"loss": float("nan")}
         started, started_step = time.perf_counter(), self.step
         checkpoint = latest_checkpoint(self.run)
+        # a stop signal waits for the step to end (one process only: DDP ranks would disagree)
+        waits = stop.deferred() if self.rank.world == 1 else nullcontext()
         try:
-            while self.step < config.steps:
-                last = self.train_step()
-                rate = (self.step - started_step) / max(time.perf_counter() - started, 1e-9)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(
-                        loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}", steps_s=f"{rate:.1f}"
-                    )
-                if metrics and (self.step % config.log_every == 0 or self.step == config.steps):
-                    metrics.write({"step": self.step, **last, "steps_per_s": rate})
-                if self.step % config.val_every == 0 or self.step == config.steps:
-                    if self.rank.main:
-                        self.last_val = self.validate()
-                        metrics.write({"step": self.step, **self.last_val})
-                if self.step % config.checkpoint_every == 0 or self.step == config.steps:
-                    if self.rank.main:
-                        checkpoint = self.save({"loss": last["loss"], **self.last_val})
-                    if self.rank.world > 1:
-                        dist.barrier()
+            with waits:
+                while self.step < config.steps:
+                    last = self.train_step()
+                    rate = (self.step - started_step) / max(time.perf_counter() - started, 1e-9)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(
+                            loss=f"{last['loss']:.4f}",
+                            lr=f"{last['lr']:.2e}",
+                            steps_s=f"{rate:.1f}",
+                        )
+                    checkpoint = self._after_step(metrics, last, rate) or checkpoint
+                    signal_number = stop.pending()
+                    if signal_number is not None:
+                        self._stop(signal_number, checkpoint, last)
         finally:
             if bar is not None:
                 bar.close()
@@ -426,6 +428,33 @@ class Trainer:
             self.last_val.get("val_loss"),
             self.last_val.get("val_loss_ema"),
             checkpoint,
+        )
+
+    def _after_step(self, metrics, last: dict[str, float], rate: float) -> Path | None:
+        """Log, validate and checkpoint on their schedules; the checkpoint written, if any."""
+        config, checkpoint = self.train_config, None
+        if metrics and (self.step % config.log_every == 0 or self.step == config.steps):
+            metrics.write({"step": self.step, **last, "steps_per_s": rate})
+        if self.step % config.val_every == 0 or self.step == config.steps:
+            if self.rank.main:
+                self.last_val = self.validate()
+                metrics.write({"step": self.step, **self.last_val})
+        if self.step % config.checkpoint_every == 0 or self.step == config.steps:
+            if self.rank.main:
+                checkpoint = self.save({"loss": last["loss"], **self.last_val})
+            if self.rank.world > 1:
+                dist.barrier()
+        return checkpoint
+
+    def _stop(self, signal_number: int, checkpoint: Path | None, last: dict[str, float]) -> None:
+        """A stop signal arrived during the step that just ended: write a last checkpoint at
+        this step (unless one was just written) and raise `Stopped` saying so."""
+        if checkpoint is None or checkpoint != checkpoint_dir(self.run, self.step):
+            checkpoint = self.save({"loss": last["loss"], **self.last_val})
+        raise stop.Stopped(
+            signal_number,
+            f"a last checkpoint was written at step {self.step} ({checkpoint}); rerun with "
+            "--resume to go on from there",
         )
 
     def _bar(self):
@@ -451,8 +480,11 @@ class _MetricsLog:
             self.writer = SummaryWriter(str(run / "tensorboard"))
 
     def write(self, record: dict[str, float]) -> None:
-        self.file.write(json.dumps(record) + "\n")
-        self.file.flush()
+        with writing(
+            self.file.name, "the checkpoints written so far are intact; rerun with --resume"
+        ):
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
         if self.writer is not None:
             for key, value in record.items():
                 if key != "step":
@@ -468,8 +500,16 @@ def _truncate_metrics(path: Path, step: int) -> None:
     """Drop lines logged after the checkpoint a run resumes from (they will be logged again)."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    kept = [line for line in path.read_text().splitlines() if _logged_step(line) <= step]
+    write_text_atomically(path, "".join(line + "\n" for line in kept))
+
+
+def _logged_step(line: str) -> float:
+    """A line's step; a line cut short (stopped or out of disk mid-write) counts as after."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
 
 
 def train(
@@ -478,21 +518,37 @@ def train(
     resume: bool = False,
     progress: bool = True,
 ) -> TrainResult:
-    """Train into `train_config.out`; refuses an existing run directory unless resuming."""
+    """Train into `train_config.out`; refuses an existing run directory unless resuming, and a
+    run directory another live process is training into (`FolderLock`, held by rank 0)."""
     run = Path(train_config.out)
     if not train_config.out:
         raise UserError("an output directory (--out) is needed")
     if resume and not run.exists():
         raise UserError(f"{run} does not exist; there is nothing to resume")
-    if not resume and run.exists() and any(run.iterdir()):
+    if not resume and has_content(run):
         raise UserError(
             f"{run} already exists; pass --resume to continue it or choose another --out"
         )
+    lock = FolderLock(run, "training run") if _rank_zero() else nullcontext()
+    with lock:
+        return _train(train_config, policy_config, resume, progress)
+
+
+def _rank_zero() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _train(
+    train_config: TrainConfig, policy_config: PolicyConfig, resume: bool, progress: bool
+) -> TrainResult:
+    run = Path(train_config.out)
     trainer = Trainer(train_config, policy_config, progress)
     if resume:
         started_for = trainer.resume()
         if started_for is not None and train_config.steps > started_for and trainer.rank.main:
-            (run / "config.json").write_text(json.dumps(trainer.config_record(), indent=2))
+            write_text_atomically(
+                run / "config.json", json.dumps(trainer.config_record(), indent=2)
+            )
             if progress:
                 print(
                     f"{run}: extending from {started_for} to {train_config.steps} steps; the "
@@ -502,7 +558,7 @@ def train(
                 )
     elif trainer.rank.main:
         run.mkdir(parents=True, exist_ok=True)
-        (run / "config.json").write_text(json.dumps(trainer.config_record(), indent=2))
+        write_text_atomically(run / "config.json", json.dumps(trainer.config_record(), indent=2))
     try:
         return trainer.fit()
     finally:
