@@ -17,6 +17,7 @@ completed episode survives.
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from pathlib import Path
@@ -32,6 +33,8 @@ from ..errors import DataError
 from .store import create_root, open_root
 
 CHUNK_BYTES = 2 * 1024 * 1024
+#: store attribute: every chunk was written, fill-value-only ones included
+ALL_CHUNKS = "all_chunks_written"
 # numcodecs raises its own error for a codec it does not know; zarr >= 3.2 raises zarr's own
 # UnknownCodecError first (it is not a subclass of numcodecs'), so both are caught
 UNKNOWN_CODEC = (
@@ -53,6 +56,7 @@ class ReplayBuffer:
         self.root = root
         self.path = path
         self.writable = writable
+        self._complete: set[str] = set()  # arrays whose chunk files were all found
         self._check_layout()
 
     # ---- opening --------------------------------------------------------------------------
@@ -80,7 +84,9 @@ class ReplayBuffer:
         root.create_group("data")
         meta = root.create_group("meta")
         meta.create_array("episode_ends", shape=(0,), chunks=(4096,), dtype="int64", fill_value=0)
-        root.attrs.update({"created_by": f"dopr-robot {__version__}", **(attrs or {})})
+        root.attrs.update(
+            {"created_by": f"dopr-robot {__version__}", ALL_CHUNKS: True, **(attrs or {})}
+        )
         return cls(root, path, writable=True)
 
     def _check_layout(self) -> None:
@@ -187,6 +193,37 @@ class ReplayBuffer:
         keys = self.check_keys(keys if keys is not None else arrays)
         return {key: self._read(arrays[key], key, 0, self.n_steps) for key in keys}
 
+    def missing_chunk(self, key: str, array: zarr.Array) -> str | None:
+        """The sentence for a committed chunk file that is not on disk (a copy cut short, a
+        deleted file), else None. zarr reads a missing chunk as its fill value without a word,
+        so the files of a directory store are looked for, once per array."""
+        folder = self.path / "data" / key
+        if key in self._complete or not folder.is_dir() or not self._writes_every_chunk():
+            return None
+        blocks = [range(-(-n // c)) for n, c in zip(array.shape[1:], array.chunks[1:], strict=True)]
+        for row in range(-(-self.n_steps // array.chunks[0])):
+            for rest in itertools.product(*blocks):
+                name = array.metadata.encode_chunk_key((row, *rest))
+                if not (folder / name).exists():
+                    return (
+                        f"{self.path}: data/{key}/{name} is missing (zarr would read it as "
+                        f"{array.fill_value}s); the store is incomplete, copy or collect it again"
+                    )
+        self._complete.add(key)
+        return None
+
+    def _writes_every_chunk(self) -> bool:
+        """Whether a missing chunk file means damage: zarr 3 leaves out chunks that hold only
+        the fill value unless told otherwise, so only stores known to keep every chunk are
+        checked (the toolkit's own since it said so, and zarr-2 stores such as
+        diffusion_policy's, whose zarr 2.11+ writes every chunk by default)."""
+        attrs = self.root.attrs
+        if attrs.get(ALL_CHUNKS):
+            return True
+        return self.zarr_format == 2 and not str(attrs.get("created_by", "")).startswith(
+            "dopr-robot"
+        )
+
     def short_array(self, key: str, array: zarr.Array, end: int) -> str | None:
         """The sentence for an array that stops before the committed steps do, else None."""
         if array.shape[0] >= end:
@@ -197,7 +234,7 @@ class ReplayBuffer:
         )
 
     def _read(self, array: zarr.Array, key: str, start: int, stop: int) -> np.ndarray:
-        problem = self.short_array(key, array, stop)
+        problem = self.short_array(key, array, stop) or self.missing_chunk(key, array)
         if problem:
             raise DataError(problem)
         try:
@@ -207,9 +244,15 @@ class ReplayBuffer:
 
     # ---- writing --------------------------------------------------------------------------
     def add_episode(self, episode: dict[str, np.ndarray]) -> None:
-        """Append one episode (same keys as the store, equal lengths ≥ 1); atomic, see above."""
+        """Append one episode (same keys as the store, equal lengths ≥ 1); atomic, see above.
+        Every chunk is written, even one holding only the fill value (see `missing_chunk`);
+        zarr takes that setting when it opens an array, so the arrays are opened inside it."""
         if not self.writable:
             raise DataError(f"{self.path} is open read-only")
+        with zarr.config.set({"array.write_empty_chunks": True}):
+            self._append(episode)
+
+    def _append(self, episode: dict[str, np.ndarray]) -> None:
         episode = {key: np.asarray(value) for key, value in episode.items()}
         lengths = {key: value.shape[0] if value.ndim else 0 for key, value in episode.items()}
         length = next(iter(lengths.values()), 0)
@@ -250,7 +293,11 @@ class ReplayBuffer:
         else:
             compressor = zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
         return self.root["data"].create_array(
-            key, shape=(0, *step_shape), chunks=chunks, dtype=value.dtype, compressors=compressor
+            key,
+            shape=(0, *step_shape),
+            chunks=chunks,
+            dtype=value.dtype,
+            compressors=compressor,
         )
 
     def _sweep_partial_files(self) -> None:

@@ -186,3 +186,22 @@ def test_first_append_interrupted_after_creating_arrays(tmp_path):
     assert buffer.n_episodes == 0
     buffer.add_episode(episode(0, 4))
     np.testing.assert_array_equal(buffer.get_episode(0)["state"], episode(0, 4)["state"])
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_a_missing_chunk_file_is_one_sentence_naming_it(tmp_path, zarr_format):
+    """zarr would read a deleted chunk as zeros; the store names the file instead. A chunk that
+    holds only the fill value is still written, so its absence always means damage."""
+    path = tmp_path / "demos.zarr"
+    buffer = ReplayBuffer.create(path, zarr_format=zarr_format)
+    zeros = {"state": np.zeros((5, 3), np.float32), "action": np.zeros((5, 2), np.float32)}
+    buffer.add_episode(zeros)
+    reopened = ReplayBuffer.open(path)
+    np.testing.assert_array_equal(reopened.load()["state"], zeros["state"])  # nothing missing
+    chunk = next(p for p in (path / "data" / "action").rglob("*") if p.is_file()
+                 and not p.name.startswith((".z", "zarr.json")))  # fmt: skip
+    chunk.unlink()
+    name = chunk.relative_to(path / "data" / "action").as_posix()
+    with pytest.raises(DataError, match=rf"data/action/{name} is missing .* incomplete"):
+        ReplayBuffer.open(path).load(["action"])
+    assert set(ReplayBuffer.open(path).load(["state"])) == {"state"}  # the rest still reads
