@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
@@ -65,6 +66,7 @@ class LocalExecutor(_Bar):
         self.pool = None
         if workers > 1:
             threads = max(1, (os.cpu_count() or 1) // workers)
+            _quiet_resource_tracker()
             self.pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -106,6 +108,17 @@ class LocalExecutor(_Bar):
             if process.is_alive():
                 process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _quiet_resource_tracker() -> None:
+    """Workers take named semaphores (numcodecs' Blosc lock, tqdm's lock); one ended by a stop
+    signal cannot release them, so multiprocessing's resource tracker releases them at the end
+    and warns that it did, in lines after the stop sentence. The tracker process takes its
+    warning filters from `sys.warnoptions` when it starts, so that one warning is filtered
+    there (the semaphores are still released)."""
+    quiet = "ignore:resource_tracker:UserWarning"
+    if quiet not in sys.warnoptions:
+        sys.warnoptions.append(quiet)
 
 
 def _pool_processes(pool: ProcessPoolExecutor) -> list:
