@@ -1,5 +1,8 @@
 """The env adapter contract: what the collector and the evaluator need from any environment.
 
+This module is the contract only: it names no adapter. Which adapter serves an id is
+`registry.resolve_env`; the toolkit's own families are records in `catalog.py`.
+
 An adapter turns an env id the user typed into environments that speak the toolkit's protocol,
 so nothing downstream branches on an id:
 
@@ -13,7 +16,7 @@ so nothing downstream branches on an id:
   offline (`envs.experts.Expert`), or raises `UserError` when the env has none.
 - `check(**make_kwargs)` makes one env and steps it once, so whatever the env lacks (a success
   signal, an observation key) is one sentence before any work starts, not a failed episode.
-- `horizon_meaning` says what H counts, one of `HORIZON_MEANINGS`:
+- `horizon_kind` says what H counts, one of `HORIZON_KINDS`:
 
   native-chain     the env's own sub-goal chain: H goals in order (the built-in chain families)
   replaced-chain   H successes in one episode: after each success the adapter re-places the
@@ -21,17 +24,10 @@ so nothing downstream branches on an id:
   step-budget      H bounds time: the episode succeeds if the env reports success within its
                    budget (balance: survive H steps; MetaWorld and any other gymnasium env: H
                    budgets of `steps_per_horizon` steps)
-
-`adapter_for(env_id)` resolves an id: the built-in ids, `gym_pusht/PushT-v0` (extra `pusht`),
-`robosuite/Lift` and `robosuite/Stack` (extra `robosuite`), a
-`module:Class` gymnasium env class, or any registered gymnasium id, optionally prefixed with the
-module that registers it (`my_pkg:MyEnv-v0`, what `--env-import my_pkg` writes).
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,15 +36,15 @@ import numpy as np
 
 from ..errors import UserError
 
-HORIZON_MEANINGS = ("native-chain", "replaced-chain", "step-budget")
-PUSHT_ID = "gym_pusht/PushT-v0"
+#: the vocabulary of what H counts (an adapter's `horizon_kind`; see the module docstring)
+HORIZON_KINDS = ("native-chain", "replaced-chain", "step-budget")
 
 
 class EnvAdapter:
     """Base class: one env id, made into protocol-speaking envs; see the module docstring."""
 
-    #: what H counts for this env, one of HORIZON_MEANINGS
-    horizon_meaning = "step-budget"
+    #: what H counts for this env, one of HORIZON_KINDS
+    horizon_kind = "step-budget"
     #: whether `make(image=True)` adds camera observations (a user's env has its own, or none)
     has_image_switch = True
 
@@ -104,7 +100,7 @@ class Probe:
 
 def replaced_chain_score(successes: int, best_of_attempt: float, task_horizon: int) -> float:
     """A replaced chain's score so far: (successes + the best progress in [0, 1] of the attempt
-    under way) / H, at most 1 (PushT and robosuite share it; see `horizon_meaning`)."""
+    under way) / H, at most 1 (PushT and robosuite share it; see `horizon_kind`)."""
     return min((min(successes, task_horizon) + best_of_attempt) / task_horizon, 1.0)
 
 
@@ -112,51 +108,3 @@ def check_render_mode(render_mode: Any) -> None:
     if render_mode not in (None, "rgb_array"):
         # gymnasium.make would wrap a window around rgb_array frames; evaluation is headless
         raise UserError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-
-
-def adapter_for(env_id: str) -> EnvAdapter:
-    """The adapter of an env id (see the module docstring); one sentence when there is none."""
-    from .registry import ENV_IDS, BuiltinAdapter
-
-    if not isinstance(env_id, str) or not env_id:
-        raise UserError(f"an env id must be a non-empty string, got {env_id!r}")
-    if env_id in ENV_IDS:
-        return BuiltinAdapter(env_id)
-    if env_id == PUSHT_ID:
-        try:
-            from .pusht import PushTAdapter
-        except ImportError:
-            raise UserError('PushT needs gym-pusht; pip install "dopr-robot[pusht]"') from None
-        return PushTAdapter(env_id)
-    from .robosuite_tasks import ROBOSUITE_IDS, RobosuiteAdapter
-
-    if env_id in ROBOSUITE_IDS:
-        return RobosuiteAdapter(env_id)
-    from .gym_adapter import GymAdapter
-
-    module_name, _, name = env_id.rpartition(":")
-    if module_name:
-        module = _import(module_name, env_id)
-        target = getattr(module, name, None)
-        if inspect.isclass(target) and issubclass(target, gymnasium.Env):
-            return GymAdapter(env_id, env_class=target)
-        if name not in gymnasium.registry:
-            raise UserError(
-                f"{module_name} has no gymnasium env class {name!r} and registers no id "
-                f"{name!r}; pass --env module:Class or a registered id"
-            )
-        return GymAdapter(env_id, registered=name)
-    if env_id in gymnasium.registry:
-        return GymAdapter(env_id, registered=env_id)
-    known = ", ".join([*ENV_IDS, PUSHT_ID, *ROBOSUITE_IDS])
-    raise UserError(
-        f"unknown env {env_id!r}: not one of {known}, not module:Class, and not a registered "
-        "gymnasium id (pass --env-import MODULE for an id a package registers)"
-    )
-
-
-def _import(module_name: str, env_id: str):
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as error:
-        raise UserError(f"cannot import {module_name!r} for env {env_id!r}: {error}") from None

@@ -39,24 +39,19 @@ class BalanceEnv(TaskEnv):
     `env.unwrapped` is this class (gymnasium's checker and `unwrapped` attribute access then see
     the task's settings), while the dynamics stay those of gymnasium's own env."""
 
-    def __init__(
-        self,
-        task_horizon: int = 1000,
-        perturbation: float = 0.0,
-        image: bool = False,
-        image_size: int = 96,
-        render_mode: str | None = None,
-        render_size: int = 256,
-    ):
-        super().__init__(task_horizon, perturbation, render_mode)
+    default_task_horizon = 1000
+    state_dim = 9
+    camera = CAMERA
+
+    def build_scene(self):
         self.pendulum = InvertedDoublePendulumEnv()
         self.data = self.pendulum.data
         self.action_space = self.pendulum.action_space
         self.dt = self.pendulum.dt
         model = self.pendulum.model
         model.vis.headlight.ambient[:] = 0.5  # the scene has no light of its own
-        self.setup_cameras(model, 9, CAMERA, image, image_size, render_size)
         self._fallen = False
+        return model
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         self.apply_reset_options(options)

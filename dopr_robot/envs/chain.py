@@ -36,32 +36,20 @@ class ChainTaskEnv(TaskEnv):
     steps_per_subgoal: int = 80
     #: action dimension; actions live in [-1, 1]^action_dim and are clipped there
     action_dim: int = 2
-    state_dim: int = 0
     #: degrees of freedom that process noise pushes on
     perturbed_dofs: tuple[int, ...] = ()
-    #: fixed camera: lookat, distance, azimuth, elevation
-    camera: tuple = ((0.0, 0.0, 0.0), 1.2, 90.0, -90.0)
 
-    def __init__(
-        self,
-        task_horizon: int = 4,
-        perturbation: float = 0.0,
-        image: bool = False,
-        image_size: int = 96,
-        render_mode: str | None = None,
-        render_size: int = 256,
-    ):
-        super().__init__(task_horizon, perturbation, render_mode)
+    def build_scene(self) -> mujoco.MjModel:
         self.model = mujoco.MjModel.from_xml_string(self.xml)
         self.data = mujoco.MjData(self.model)
         self.dt = self.model.opt.timestep * self.frame_skip
         self.metadata = {**self.metadata, "render_fps": int(round(1.0 / self.dt))}
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.action_dim,), dtype=np.float32)
-        self.setup_cameras(self.model, self.state_dim, self.camera, image, image_size, render_size)
         self._goal_mocap = int(self.model.body("goal").mocapid[0])
         self.goals = np.zeros((0, 2))
         self.elapsed_steps = 0
         self._ended = False
+        return self.model
 
     # ---- what a family supplies -------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from ..config_io import OrNone, StrictConfig
+from .registry import resolve_env
 
 
 class CollectConfig(StrictConfig):
@@ -36,9 +37,7 @@ class CollectConfig(StrictConfig):
 
     def check(self) -> None:
         """What types cannot say: the env resolves, makes and steps with these settings."""
-        from .adapter import adapter_for
-
-        adapter_for(self.env_id).check(**self.make_kwargs())
+        resolve_env(self.env_id).check(**self.make_kwargs())
 
     def make_kwargs(self) -> dict[str, Any]:
         return dict(

@@ -10,7 +10,7 @@ What the env must have, each checked with one sentence (`GymAdapter.check`):
   keeps its keys (float boxes as float32, uint8 images as they are, HWC);
 - `render_mode="rgb_array"` among its render modes, for videos.
 
-H is a step budget (`horizon_meaning = "step-budget"`): the episode is cut after
+H is a step budget (`horizon_kind = "step-budget"`): the episode is cut after
 H × `steps_per_horizon` steps (default: the registered `max_episode_steps`, else 100) and
 succeeds on the first step the env reports success. An env that terminates without success ends
 the episode as a failure. `subgoals_done` is 1 once it has succeeded. The episode's score is the
@@ -37,7 +37,7 @@ DEFAULT_STEPS_PER_HORIZON = 100
 class GymAdapter(EnvAdapter):
     """A user's gymnasium env class or registered id; see the module docstring."""
 
-    horizon_meaning = "step-budget"
+    horizon_kind = "step-budget"
     has_image_switch = False
 
     def __init__(self, env_id: str, env_class: type | None = None, registered: str | None = None):

@@ -25,18 +25,18 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from .catalog import METAWORLD_EXTRA
 from .experts import Expert
 from .task import TaskEnv
 
 CAMERA = ((0.0, 0.65, 0.1), 1.4, 135.0, -30.0)
-INSTALL_HINT = 'MetaWorld is not installed; pip install "dopr-robot[metaworld]"'
 
 
 def _metaworld():
     try:
         return importlib.import_module("metaworld")
     except ImportError:
-        raise ValueError(INSTALL_HINT) from None
+        raise ValueError(METAWORLD_EXTRA.hint) from None
 
 
 def task_names() -> list[str]:
@@ -47,30 +47,29 @@ def task_names() -> list[str]:
 class MetaWorldEnv(TaskEnv):
     """See the module docstring."""
 
-    def __init__(
-        self,
-        task: str = "reach-v3",
-        task_horizon: int = 200,
-        perturbation: float = 0.0,
-        image: bool = False,
-        image_size: int = 96,
-        render_mode: str | None = None,
-        render_size: int = 256,
-    ):
-        super().__init__(task_horizon, perturbation, render_mode)
-        classes = _metaworld().env_dict.ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
-        if f"{task}-goal-observable" not in classes:
-            raise ValueError(f"unknown MetaWorld task {task!r}; known: {', '.join(task_names())}")
+    default_task_horizon = 200
+    state_dim = 39
+    camera = CAMERA
+
+    def __init__(self, task: str = "reach-v3", **settings: Any):
+        """`task`: a MetaWorld v3 task name; `settings`: TaskEnv's."""
         self.task = task
-        self.sawyer = classes[f"{task}-goal-observable"](seed=0)
+        super().__init__(**settings)
+
+    def build_scene(self):
+        classes = _metaworld().env_dict.ALL_V3_ENVIRONMENTS_GOAL_OBSERVABLE
+        if f"{self.task}-goal-observable" not in classes:
+            known = ", ".join(task_names())
+            raise ValueError(f"unknown MetaWorld task {self.task!r}; known: {known}")
+        self.sawyer = classes[f"{self.task}-goal-observable"](seed=0)
         self.sawyer._freeze_rand_vec = False  # a new layout per reset, drawn from its generator
         self.sawyer.seeded_rand_vec = True
         self.sawyer.max_path_length = np.iinfo(np.int64).max  # this class truncates at H
         self.data = self.sawyer.data
         self._hand = self.sawyer.model.body("hand").id
         self.action_space = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
-        self.setup_cameras(self.sawyer.model, 39, CAMERA, image, image_size, render_size)
         self.elapsed_steps = 0
+        return self.sawyer.model
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         self.apply_reset_options(options)

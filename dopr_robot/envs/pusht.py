@@ -3,7 +3,7 @@
 `gym_pusht/PushT-v0` is PushT as in diffusion_policy: a disc agent (actions: absolute targets in
 pixels, [0, 512]², PD-driven at 10 Hz) pushes a T-shaped block onto a fixed goal pose; an attempt
 succeeds when the block covers > 95 % of the goal. The adapter makes it a chain
-(`horizon_meaning = "replaced-chain"`): after each success the block is re-placed at a new pose
+(`horizon_kind = "replaced-chain"`): after each success the block is re-placed at a new pose
 drawn from the episode's seeded generator (uniform position in [100, 400]², uniform angle; not
 touching the agent, under 50 % coverage) and the agent pushes again; the episode succeeds after
 H pushes and is truncated when one push takes more than `steps_per_push` steps (default 300,
@@ -42,10 +42,11 @@ from shapely.geometry import Point, Polygon
 from shapely.ops import unary_union
 
 from ..errors import UserError
-from .adapter import EnvAdapter, replaced_chain_score
-from .pusht_expert import AGENT_RADIUS, T_CORNERS, T_RECTANGLES, PushTExpert, to_world
+from .adapter import replaced_chain_score
+from .catalog import PUSHT_EXTRA
+from .family import FamilyAdapter
+from .pusht_expert import AGENT_RADIUS, T_CORNERS, T_RECTANGLES, to_world
 
-INSTALL_HINT = 'PushT needs gym-pusht; pip install "dopr-robot[pusht]"'
 STEPS_PER_PUSH = 300
 #: gym-pusht's success threshold and reward scale: reward = clip(coverage / 0.95, 0, 1)
 SUCCESS_COVERAGE = 0.95
@@ -57,13 +58,11 @@ def _pusht_env_class():
     try:
         return importlib.import_module("gym_pusht.envs.pusht").PushTEnv
     except ImportError:
-        raise UserError(INSTALL_HINT) from None
+        raise UserError(PUSHT_EXTRA.hint) from None
 
 
-class PushTAdapter(EnvAdapter):
+class PushTAdapter(FamilyAdapter):
     """`gym_pusht/PushT-v0` as a replaced-object chain; see the module docstring."""
-
-    horizon_meaning = "replaced-chain"
 
     def make(
         self,
@@ -88,11 +87,8 @@ class PushTAdapter(EnvAdapter):
         return PushTChain(env, task_horizon, steps_per_push, image, render_mode)
 
     def expert(self, noise: float = 0.0, seed: int | None = None, **settings: Any):
-        _pusht_env_class()
-        try:
-            return PushTExpert(noise=noise, seed=seed)
-        except ValueError as error:
-            raise UserError(str(error)) from None
+        _pusht_env_class()  # the expert plans in gym-pusht's physics: the install hint first
+        return super().expert(noise=noise, seed=seed, **settings)
 
 
 class PushTChain(gymnasium.Env):

@@ -20,7 +20,7 @@ Observations, under robomimic's low-dim keys: `robot0_eef_pos` [3], `robot0_eef_
 `state`, their concatenation in that order (what the scripted experts read); with `image=True`
 also `agentview_image` uint8 [84, 84, 3], upright (robosuite renders upside down).
 
-H (`horizon_meaning = "replaced-chain"`): after each success the objects are put back on the
+H (`horizon_kind = "replaced-chain"`): after each success the objects are put back on the
 table at new poses drawn from the episode's seeded generator (Lift: the cube within robosuite's
 ±3 cm; Stack: both cubes within ±8 cm, 7 cm apart), and the task starts again; the episode
 succeeds after H successes and is truncated when one takes more than `steps_per_goal` steps
@@ -41,18 +41,19 @@ import numpy as np
 from gymnasium import spaces
 
 from ..errors import UserError
-from .adapter import EnvAdapter, replaced_chain_score
+from .adapter import replaced_chain_score
+from .catalog import ROBOSUITE_EXTRA, ROBOSUITE_IDS
+from .family import EnvFamily, FamilyAdapter
 
-INSTALL_HINT = 'robosuite tasks need robosuite 1.4.1; pip install "dopr-robot[robosuite]"'
 LOW_DIM_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 CAMERA = "agentview"
 IMAGE_SIZE = 84
-#: per task: object-state size, steps per sub-goal, the expert, and the re-placement
+#: per task (the part of `robosuite/<Task>` after the slash): object-state size, steps per
+#: sub-goal (the catalog's record holds the rest, the expert included)
 TASKS = {
-    "Lift": {"object_dim": 10, "steps_per_goal": 150, "expert": "LiftExpert"},
-    "Stack": {"object_dim": 23, "steps_per_goal": 300, "expert": "StackExpert"},
+    "Lift": {"object_dim": 10, "steps_per_goal": 150},
+    "Stack": {"object_dim": 23, "steps_per_goal": 300},
 }
-ROBOSUITE_IDS = tuple(f"robosuite/{task}" for task in TASKS)
 #: robomimic's env_kwargs for its robosuite datasets, apart from cameras and the controller
 DEFAULT_ENV_KWARGS = {
     "robots": "Panda",
@@ -69,7 +70,7 @@ def _robosuite():
     try:
         robosuite = importlib.import_module("robosuite")
     except ImportError:
-        raise UserError(INSTALL_HINT) from None
+        raise UserError(ROBOSUITE_EXTRA.hint) from None
     if not robosuite.__version__.startswith("1.4."):
         raise UserError(
             f"robosuite {robosuite.__version__} is installed; the toolkit's robosuite tasks are "
@@ -93,14 +94,12 @@ def controller_config(env_kwargs: dict[str, Any]) -> dict[str, Any]:
     return dict(given)
 
 
-class RobosuiteAdapter(EnvAdapter):
+class RobosuiteAdapter(FamilyAdapter):
     """`robosuite/<Task>` as a replaced-object chain; see the module docstring."""
 
-    horizon_meaning = "replaced-chain"
-
-    def __init__(self, env_id: str):
-        super().__init__(env_id)
-        self.task = env_id.split("/", 1)[1]
+    def __init__(self, family: EnvFamily):
+        super().__init__(family)
+        self.task = family.env_id.split("/", 1)[1]
 
     def make(
         self,
@@ -134,11 +133,6 @@ class RobosuiteAdapter(EnvAdapter):
             raise UserError(f"cannot make {self.env_id}: {error}") from None
         steps = steps_per_goal or TASKS[self.task]["steps_per_goal"]
         return RobosuiteChain(env, self.task, task_horizon, steps, image, render_mode, render_size)
-
-    def expert(self, noise: float = 0.0, seed: int | None = None, **settings: Any):
-        from . import robosuite_expert
-
-        return getattr(robosuite_expert, TASKS[self.task]["expert"])(noise=noise, seed=seed)
 
 
 class RobosuiteChain(gymnasium.Env):

@@ -1,9 +1,11 @@
 """What every task family shares: the H and perturbation settings, reset options, the
 observation dict, the fixed-camera frames and the `info` keys.
 
-`TaskEnv` is the common base of the chain tasks and of balance. A family sets `self.data` (its
-MjData) and calls `setup_cameras` once its model exists; it reports progress in
-`self.subgoals_done`, and success is `subgoals_done >= task_horizon` everywhere.
+`TaskEnv` is the common base of the chain tasks, balance and MetaWorld. Its constructor is the
+one signature of their settings (`task_horizon`, `perturbation`, `image`, `image_size`,
+`render_mode`, `render_size`); a family declares its default H, state size and camera as class
+attributes and builds its scene in `build_scene` (which sets `self.data`). It reports progress
+in `self.subgoals_done`, and success is `subgoals_done >= task_horizon` everywhere.
 """
 
 from __future__ import annotations
@@ -46,8 +48,25 @@ class TaskEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
     data: mujoco.MjData
+    #: H when the caller gives none
+    default_task_horizon: int = 4
+    #: size of the `state` observation
+    state_dim: int = 0
+    #: the fixed camera of `image` observations and videos: lookat, distance, azimuth, elevation
+    camera: tuple = ((0.0, 0.0, 0.0), 1.2, 90.0, -90.0)
 
-    def __init__(self, task_horizon: int, perturbation: float, render_mode: str | None):
+    def __init__(
+        self,
+        task_horizon: int | None = None,
+        perturbation: float = 0.0,
+        image: bool = False,
+        image_size: int = 96,
+        render_mode: str | None = None,
+        render_size: int = 256,
+    ):
+        """`task_horizon` None: the family's `default_task_horizon`."""
+        if task_horizon is None:
+            task_horizon = self.default_task_horizon
         check_task_settings(task_horizon, perturbation)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
@@ -57,21 +76,21 @@ class TaskEnv(gym.Env):
         self.subgoals_done = 0
         self._image: FrameRenderer | None = None
         self._video: FrameRenderer | None = None
+        model = self.build_scene()
+        self.setup_cameras(model, image, image_size, render_size)
+
+    def build_scene(self) -> mujoco.MjModel:
+        """Make the family's simulation, set `self.data` and `self.action_space`, and return the
+        MjModel the cameras render."""
+        raise NotImplementedError
 
     def setup_cameras(
-        self,
-        model: mujoco.MjModel,
-        state_dim: int,
-        camera: tuple,
-        image: bool,
-        image_size: int,
-        render_size: int,
+        self, model: mujoco.MjModel, image: bool, image_size: int, render_size: int
     ) -> None:
         """The observation space, and renderers for `image` observations and `render()`, both
-        from one fixed camera (lookat, distance, azimuth, elevation): the video shows what the
-        policy saw, larger."""
-        self.observation_space = observation_space(state_dim, image_size if image else None)
-        view = fixed_camera(*camera)
+        from the family's one fixed camera: the video shows what the policy saw, larger."""
+        self.observation_space = observation_space(self.state_dim, image_size if image else None)
+        view = fixed_camera(*self.camera)
         self._image = FrameRenderer(model, image_size, view) if image else None
         self._video = FrameRenderer(model, render_size, view) if self.render_mode else None
 

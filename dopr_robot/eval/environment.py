@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config_io import moved_path
-from ..envs.adapter import adapter_for
+from ..envs.registry import resolve_env
 from ..envs.robosuite_tasks import env_from_robomimic
 from ..errors import UserError
 from .config import EvalConfig
@@ -60,7 +60,7 @@ def with_images_if_read(env_id: str, env_kwargs: dict[str, Any], policy) -> dict
     """Turn on the env's camera observations when the policy reads an image (envs whose
     observations are their own, like a user's gymnasium env, have no such switch)."""
     reads_images = any(policy.shape_meta.is_image(k) for k in policy.config.obs_keys)
-    if reads_images and adapter_for(env_id).has_image_switch:
+    if reads_images and resolve_env(env_id).has_image_switch:
         return {**env_kwargs, "image": True}
     return env_kwargs
 
@@ -69,7 +69,7 @@ def check_env_fits_policy(env_id: str, env_kwargs: dict[str, Any], policy, horiz
     """One sentence when the env cannot run the policy (a missing or differently shaped
     observation key, another action size, or whatever the env itself lacks); returns the env's
     frame rate for videos."""
-    probe = adapter_for(env_id).probe(**{**env_kwargs, "task_horizon": horizon})
+    probe = resolve_env(env_id).probe(**{**env_kwargs, "task_horizon": horizon})
     observed = probe.observation_shapes
     for key in policy.config.obs_keys:
         wanted = tuple(policy.shape_meta.obs[key])

@@ -12,7 +12,8 @@ import pytest
 
 from dopr_robot.cli import main
 from dopr_robot.envs import make
-from dopr_robot.envs.adapter import HORIZON_MEANINGS, adapter_for
+from dopr_robot.envs.adapter import HORIZON_KINDS
+from dopr_robot.envs.registry import resolve_env
 from dopr_robot.errors import UserError
 from dopr_robot.eval.agents import ExpertAgent
 from dopr_robot.eval.rollout import run_episodes
@@ -23,7 +24,7 @@ PUSHT = "gym_pusht/PushT-v0"
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_kind_of_id_resolves_to_an_adapter_with_a_declared_horizon_meaning():
+def test_every_kind_of_id_resolves_to_an_adapter_with_a_declared_horizon_kind():
     meanings = {
         "dopr_robot/ReachChain-v0": "native-chain",
         "dopr_robot/Balance-v0": "step-budget",
@@ -32,8 +33,8 @@ def test_every_kind_of_id_resolves_to_an_adapter_with_a_declared_horizon_meaning
         f"{USER_MODULE}:PointGoal-v0": "step-budget",
     }
     for env_id, meaning in meanings.items():
-        adapter = adapter_for(env_id)
-        assert adapter.horizon_meaning == meaning and meaning in HORIZON_MEANINGS
+        adapter = resolve_env(env_id)
+        assert adapter.horizon_kind == meaning and meaning in HORIZON_KINDS
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,7 @@ def test_every_kind_of_id_resolves_to_an_adapter_with_a_declared_horizon_meaning
 )
 def test_ids_no_adapter_knows_are_one_sentence(env_id, sentence):
     with pytest.raises(UserError, match=sentence):
-        adapter_for(env_id)
+        resolve_env(env_id)
 
 
 def test_a_user_env_speaks_the_protocol_with_a_step_budget():
@@ -92,13 +93,13 @@ def test_a_user_env_scores_by_the_best_value_of_its_score_key():
 
 def test_what_a_user_env_lacks_is_one_sentence():
     with pytest.raises(UserError, match=r"does not report info\['is_success'\]"):
-        adapter_for(f"{USER_MODULE}:NoSuccessEnv").check(task_horizon=1)
+        resolve_env(f"{USER_MODULE}:NoSuccessEnv").check(task_horizon=1)
     with pytest.raises(UserError, match="no perturbation setting"):
         make(USER_CLASS, task_horizon=1, perturbation=0.5)
     with pytest.raises(UserError, match="no scripted expert"):
-        adapter_for(USER_CLASS).expert()
+        resolve_env(USER_CLASS).expert()
     # a success key named by the user is read instead
-    adapter_for(f"{USER_MODULE}:NoSuccessEnv")  # resolves
+    resolve_env(f"{USER_MODULE}:NoSuccessEnv")  # resolves
     env = make(USER_CLASS, task_horizon=1, success_key="goal_reached")
     env.reset(seed=0)
     with pytest.raises(UserError, match=r"info\['goal_reached'\]"):
@@ -259,7 +260,7 @@ def test_a_store_in_diffusion_policys_pusht_layout_evaluates_on_gym_pusht(tmp_pa
     from dopr_robot.datasets import ReplayBuffer
     from dopr_robot.envs.collect import run_episode
 
-    env, expert = make(PUSHT, task_horizon=1, image=True), adapter_for(PUSHT).expert()
+    env, expert = make(PUSHT, task_horizon=1, image=True), resolve_env(PUSHT).expert()
     store = ReplayBuffer.create(tmp_path / "pusht_cchi.zarr", zarr_format=2)
     for seed in (0, 1):
         episode, success = run_episode(env, expert, seed, seed)

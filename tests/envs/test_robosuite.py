@@ -10,8 +10,8 @@ import pytest
 
 from dopr_robot.cli import main
 from dopr_robot.envs import make
-from dopr_robot.envs.adapter import adapter_for
 from dopr_robot.envs.collect import run_episode
+from dopr_robot.envs.registry import resolve_env
 from dopr_robot.errors import UserError
 
 pytest.importorskip("robosuite")
@@ -24,7 +24,7 @@ LOW_DIM = ["robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object"]
 def lift_episodes():
     """Two Lift expert episodes at H = 2, as collect runs them."""
     env = make(LIFT, task_horizon=2, image=True)
-    expert = adapter_for(LIFT).expert()
+    expert = resolve_env(LIFT).expert()
     episodes = [run_episode(env, expert, seed, seed) for seed in (5, 6)]
     env.close()
     return episodes
@@ -45,7 +45,7 @@ def test_lift_chains_two_lifts_with_robomimics_keys_and_an_upright_camera(lift_e
 
 def test_the_robosuite_score_is_shaped_progress_per_attempt_and_one_at_success():
     env = make(LIFT, task_horizon=2)
-    expert = adapter_for(LIFT).expert()
+    expert = resolve_env(LIFT).expert()
     observation, info = env.reset(seed=5)
     expert.reset(seed=5)
     scores, done = [info.get("score", 0.0)], False
@@ -63,7 +63,7 @@ def test_the_robosuite_score_is_shaped_progress_per_attempt_and_one_at_success()
 
 def test_stack_expert_stacks_and_the_layout_is_a_function_of_the_seed():
     env = make(STACK, task_horizon=1)
-    expert = adapter_for(STACK).expert()
+    expert = resolve_env(STACK).expert()
     episode, success = run_episode(env, expert, 3, 3)
     assert success
     again, _ = run_episode(env, expert, 3, 3)
