@@ -3,7 +3,6 @@ same per-run numbers as the local process pool, and a job whose worker dies is r
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -12,6 +11,8 @@ import pytest
 from dopr_robot.study.config import load_study, preset_path
 from dopr_robot.study.executors import RayExecutor
 from dopr_robot.study.runner import run_study
+
+from .conftest import per_run_numbers
 
 ray = pytest.importorskip("ray")  # the `cluster` extra
 
@@ -26,23 +27,12 @@ def local_ray():
     ray.shutdown()
 
 
-def _runs(root):
-    summary = json.loads((root / "summary.json").read_text())
-    return {
-        (r["cell"], r["optimizer"], r["lr"], r["seed"]): {
-            k: r.get(k)
-            for k in ("validation", "test", "budget_auc", "best_val_loss", "final_val_loss")
-        }
-        for r in summary["runs"]
-    }
-
-
 def test_the_quick_preset_on_ray_equals_the_local_pool(local_ray, study, tmp_path):
     root = tmp_path / "quick-ray"
     config = load_study(preset_path("quick"))
     run_study(config, root, progress=False, backend="ray")
     assert ray.is_initialized()  # the study joined the test's instance and left it running
-    on_ray, local = _runs(root), _runs(study)
+    on_ray, local = per_run_numbers(root), per_run_numbers(study)
     assert len(on_ray) == 6 and on_ray == local  # 2 tuning + 4 verdict runs, run by run
 
 
