@@ -321,3 +321,41 @@ def test_a_sweep_saved_before_env_settings_existed_still_resumes(run, tmp_path):
     )  # fmt: skip
     with pytest.raises(UserError, match="other settings"):
         evaluate(other, resume=True, progress=False)
+
+
+def test_sigterm_to_an_async_eval_ends_its_env_processes_and_the_rerun_resumes(run, tmp_path):
+    """`eval --async` runs each env in a process: a stop signal ends them all, says one
+    sentence, keeps the episodes finished so far, and `--resume` runs only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "eval"
+    command = [sys.executable, "-m", "dopr_robot.cli", "eval", "--ckpt", str(run), "--out",
+               str(out), "--task-horizons", "200", "--episodes", "24", "--n-envs", "2", "--async",
+               "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(
+        command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    rows = out / "episodes.jsonl"
+    deadline = time.monotonic() + 120
+    while not (rows.exists() and rows.read_text().count("\n") >= 4) and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, error = process.communicate(timeout=60)
+    assert process.returncode == 2, error
+    lines = error.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dopr-robot: stopped by SIGTERM; "), lines
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # nothing of the eval's process group is left
+    done = rows.read_text().count("\n")
+    assert 4 <= done < 24
+    finished = subprocess.run([*command, "--resume"], env=env, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["episodes"]) == 24 and rows.read_text().count("\n") == 24
