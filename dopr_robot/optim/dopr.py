@@ -1,27 +1,29 @@
 """DoPr — double preconditioning: activation-wise (AP) then gradient-wise (GP).
 
-This module owns the AP stage and its bookkeeping: forward pre-hooks that accumulate each eligible
-layer's input second moment, the per-layer factor refresh (batch or EMA statistic, damping,
-inverse with fallbacks, torch.distributed averaging), and the right-multiplication of the layer's
-gradient by the damped inverse. The GP stage (AdamW / Muon / SGD) is inherited from `GPOptimizer`.
-All state lives in `self.state[layer.weight]` under keys starting with "ap_"; nothing is cached
-outside `optimizer.state` and the param groups, so `state_dict()` round-trips exactly.
+This module owns the AP stage and its bookkeeping: the accumulation of each eligible layer's
+input second moment (fed by the forward pre-hooks of `hooks.py`), the per-layer factor refresh
+(batch or EMA statistic, damping, inverse with fallbacks, torch.distributed averaging), and the
+right-multiplication of the layer's gradient by the damped inverse. The GP stage (AdamW / Muon /
+SGD) is inherited from `GPOptimizer`. All state lives in `self.state[layer.weight]` under keys
+starting with "ap_"; nothing is cached outside `optimizer.state` and the param groups, so
+`state_dict()` round-trips exactly. A deep copy or a pickle carries the layers as well, and
+rebuilds the rest (hooks, maps keyed by tensor ids, scratch buffers) for the copy's tensors.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-import weakref
 from collections.abc import Iterable
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from .factor import DAMPING_MODES, all_finite, all_finite_sum, damped_inverse
+from . import hooks
+from .factor import DAMPING_MODES, all_finite, all_finite_sum, damped_inverses
 from .gp import GPOptimizer, check_range
-from .layers import CONV_FACTORS, LayerAdapter, adapter_for
+from .layers import CONV_FACTORS, LayerAdapter, layer_adapter_for
 
 STATISTICS = ("batch", "ema")
 BIAS_MODES = ("homogeneous", "base")
@@ -72,30 +74,6 @@ def _statistic_dtype(weight: torch.Tensor) -> torch.dtype:
 def _reads_are_free(device: torch.device) -> bool:
     """On CPU a tensor's value is already in host memory: reading it synchronises nothing."""
     return device.type == "cpu"
-
-
-class _StatisticHook:
-    """Forward pre-hook feeding one layer's inputs to the optimizer.
-
-    Holds the optimizer weakly (the model must not keep an optimizer alive) and deep-copies to
-    itself: a copy of the model (an EMA model, say) shares this hook, which ignores any module
-    other than the one it was registered on — so the copy never feeds the optimizer.
-    """
-
-    def __init__(self, optimizer: DoPr, layer: LayerAdapter) -> None:
-        self._optimizer = weakref.ref(optimizer)
-        self._layer = layer
-
-    def __call__(self, module: nn.Module, args: tuple) -> None:
-        optimizer = self._optimizer()
-        if optimizer is None or module is not self._layer.module:
-            return
-        if not module.training or not torch.is_grad_enabled() or not args:
-            return
-        optimizer._record(self._layer, args[0])
-
-    def __deepcopy__(self, memo: dict) -> _StatisticHook:
-        return self
 
 
 class DoPr(GPOptimizer):
@@ -201,14 +179,14 @@ class DoPr(GPOptimizer):
                 and bias is not None
                 and id(bias) in self._group_index
             )
-            adapter, reason = adapter_for(module, homogeneous, group["conv_factor"])
+            adapter, reason = layer_adapter_for(module, homogeneous, group["conv_factor"])
             if adapter is None:
                 if reason:
                     self._skipped.append((name, reason))
                 continue
             self._layers.append(adapter)
             self._names[id(weight)] = name or type(module).__name__
-            self._hooks.append(module.register_forward_pre_hook(_StatisticHook(self, adapter)))
+            self._hooks.append(hooks.attach(self, adapter))
         if not self._layers:
             raise ValueError(
                 f"DoPr found no layer to precondition in {type(model).__name__}: it needs "
@@ -349,10 +327,7 @@ class DoPr(GPOptimizer):
                 if f"ap_{prefix}sigma" in state:
                     sigmas[i] = state[f"ap_{prefix}sigma"].lerp_(sigmas[i], 1 - group["ema_decay"])
                 state[f"ap_{prefix}sigma"] = sigmas[i]
-        if len(sigmas) == 1:
-            results = [damped_inverse(sigmas[0], group["gamma"], group["damping"])]
-        else:
-            results = self._damped_kronecker(sigmas, group)
+        results = damped_inverses(sigmas, group["gamma"], group["damping"])
         if any(result.inverse is None for result in results):
             state["ap_failures"] += 1  # keep the previous inverses, if there are any
             return
@@ -365,20 +340,6 @@ class DoPr(GPOptimizer):
             m + result.damping for m, result in zip(means, results, strict=True)
         ) - math.prod(means)
         state["ap_condition"] = math.prod(result.condition for result in results)
-
-    @staticmethod
-    def _damped_kronecker(sigmas: list[torch.Tensor], group: dict) -> list:
-        """Damp a Kronecker pair A ⊗ T so that it is damped like a single factor of its size.
-
-        (A + δāI) ⊗ (T + δt̄I) has cross terms: its mean eigenvalue is āt̄(1 + δ)², where ā, t̄
-        are the factors' mean eigenvalues and āt̄ is that of A ⊗ T. A single factor gets
-        λ = γ·(mean eigenvalue) with damping="trace_over_dim" (γ·d times it with "trace"), so
-        δ = √(1 + γ_rel) − 1 adds exactly that much on average. (A √γ per factor, as before,
-        added γ + 2√γ: 7x more than a Linear layer at γ = 0.1.)"""
-        dims = math.prod(sigma.shape[0] for sigma in sigmas)
-        relative = group["gamma"] * (dims if group["damping"] == "trace" else 1)
-        delta = math.sqrt(1.0 + relative) - 1.0
-        return [damped_inverse(sigma, delta, "trace_over_dim") for sigma in sigmas]
 
     def _precondition(self, layer: LayerAdapter, state: dict) -> dict[int, torch.Tensor]:
         """{id(param): AP gradient} for one layer, or {} when it has no usable factor yet."""
@@ -426,6 +387,43 @@ class DoPr(GPOptimizer):
             buffers = [torch.empty(p.shape, dtype=dtype, device=p.device) for p in params]
             self._scratch[id(layer)] = buffers
         return buffers
+
+    # ---- copying and pickling ------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        """What a copy needs beyond torch's defaults, state and param_groups: the layers (whose
+        modules copy's and pickle's memo map to the copy's) and what is keyed by their ids, by
+        position instead. Hook handles, id maps and scratch buffers are rebuilt, not copied."""
+        state = super().__getstate__()
+        weights = [id(layer.module.weight) for layer in self._layers]
+        state["layers"] = self._layers
+        state["layer_names"] = [self._names[weight] for weight in weights]
+        state["warned_layers"] = [i for i, weight in enumerate(weights) if weight in self._warned]
+        state["skipped"] = self._skipped
+        state["attached"] = bool(self._hooks)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Rebuild the id-keyed maps for the copy's tensors and hook the copy's modules (in a
+        copy of `(model, optimizer)`, the copied model's), after removing from them the hooks
+        the copy brought along that feed nothing there."""
+        if "layers" not in state:  # load_state_dict's update of state and param_groups
+            return super().__setstate__(state)
+        state = dict(state)
+        layers, names = state.pop("layers"), state.pop("layer_names")
+        warned, attached = state.pop("warned_layers"), state.pop("attached")
+        self._skipped = state.pop("skipped")
+        super().__setstate__(state)
+        self._layers = layers
+        self._group_index = {id(p): i for i, g in enumerate(self.param_groups) for p in g["params"]}
+        weights = [id(layer.module.weight) for layer in layers]
+        self._names = dict(zip(weights, names, strict=True))
+        self._warned = {weights[i] for i in warned}
+        self._scratch = {}
+        self._hooks = []
+        for layer in layers:
+            hooks.drop_inert(layer.module)
+            if attached:
+                self._hooks.append(hooks.attach(self, layer))
 
     # ---- state and reporting -----------------------------------------------------------------
     def load_state_dict(self, state_dict: dict) -> None:

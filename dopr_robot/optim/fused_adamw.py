@@ -11,30 +11,24 @@ arguments, so its numbers are torch's fused AdamW's bit for bit (tests/optim/tes
 It falls back to torch's own step whenever the kept lists could be wrong or the step is one
 they do not cover: the first step (the state is created there), a parameter without a gradient
 (torch skips it; a kept list would not), a closure, a param group changed since the lists were
-made, a setting the kernel call below does not pass (amsgrad, maximize, capturable,
-differentiable, a gradient scaler's attributes, a tensor learning rate). Step hooks run as for
-any torch optimizer: torch wraps this class's `step` as it wraps its own.
+made, a setting the kernel call (`torch_compat.fused_adamw_step`) does not pass (amsgrad,
+maximize, capturable, differentiable, a gradient scaler's attributes, a tensor learning rate).
+Step hooks run as for any torch optimizer: torch wraps this class's `step` as it wraps its own.
 """
 
 from __future__ import annotations
 
 import torch
 
-
-def _torch_step():
-    """torch's AdamW.step without the hook wrapper torch adds to each optimizer class (this
-    class's `step` has its own, so calling the wrapped one would run the hooks twice)."""
-    step = torch.optim.AdamW.step
-    while getattr(step, "hooked", False):
-        step = step.__wrapped__
-    return step
+from ..torch_compat import fused_adamw_step, unhooked_step
 
 
 class FusedAdamW(torch.optim.AdamW):
     """torch.optim.AdamW with `fused=True`, its per-step parameter lists kept between steps."""
 
-    # class-level defaults: a pickled optimizer comes back without them (torch pickles only
-    # defaults, state and param_groups), and its first step rebuilds the lists
+    # class-level defaults: a deep-copied or pickled optimizer comes back without them (torch
+    # copies and pickles only defaults, state and param_groups), and its first step rebuilds the
+    # lists from the copied state
     _kept: list[tuple] | None = None
     _kept_state: object = None
 
@@ -51,12 +45,14 @@ class FusedAdamW(torch.optim.AdamW):
     def step(self, closure=None):
         lists = None if closure is not None else self._lists()
         if lists is None:
-            loss = _torch_step()(self, closure)
+            # torch's step without the hook wrapper: this class's `step` has its own, so
+            # calling the wrapped one would run the step hooks twice
+            loss = unhooked_step(torch.optim.AdamW)(self, closure)
             self._kept, self._kept_state = self._keep(), self.state
             return loss
         with torch.no_grad():
             for group, params, grads, exp_avgs, exp_avg_sqs, steps in lists:
-                fused_adamw_update(group, params, grads, exp_avgs, exp_avg_sqs, steps)
+                fused_adamw_step(group, params, grads, exp_avgs, exp_avg_sqs, steps)
         return None
 
     def _lists(self) -> list[tuple] | None:
@@ -106,44 +102,13 @@ class FusedAdamW(torch.optim.AdamW):
         return kept
 
 
-def fused_adamw_update(
-    group: dict,
-    params: list[torch.Tensor],
-    grads: list[torch.Tensor],
-    exp_avgs: list[torch.Tensor],
-    exp_avg_sqs: list[torch.Tensor],
-    steps: list[torch.Tensor],
-) -> None:
-    """One AdamW step of tensors that share a device and dtype, as torch.optim's fused path
-    makes it (step counts first, then one `_fused_adamw_` call), with the group's settings."""
-    beta1, beta2 = group["betas"]
-    torch._foreach_add_(steps, 1)
-    torch._fused_adamw_(
-        params,
-        grads,
-        exp_avgs,
-        exp_avg_sqs,
-        [],
-        steps,
-        amsgrad=False,
-        lr=group["lr"],
-        beta1=beta1,
-        beta2=beta2,
-        weight_decay=group["weight_decay"],
-        eps=group["eps"],
-        maximize=False,
-        grad_scale=None,
-        found_inf=None,
-    )
-
-
 def one_kind(tensors: list[torch.Tensor]) -> bool:
     """Whether the tensors share one device and dtype (one fused call takes them all)."""
     return len({(t.device, t.dtype) for t in tensors}) == 1
 
 
 def _plain(group: dict) -> bool:
-    """Whether the group's settings are the ones the kernel call in `step` passes."""
+    """Whether the group's settings are the ones `fused_adamw_step`'s kernel call passes."""
     return (
         group["fused"] is True
         and not group["amsgrad"]

@@ -3,9 +3,10 @@
 `GPOptimizer` owns the parameter bookkeeping every optimizer in this package shares: which
 parameters are *matrices* (weights of Linear/Conv layers, the ones Muon orthogonalises), the
 per-parameter state, and one `_gp_update(grads)` call that hands each parameter's gradient to
-PyTorch's own functional optimizer cores (`torch.optim.adamw.adamw`, `torch.optim._muon.muon`,
-`torch.optim.sgd.sgd`; AdamW's fused kernel where the parameters allow it, called as torch's
-fused path calls it, with the state lists kept between steps as `FusedAdamW` keeps them).
+PyTorch's own functional optimizer cores (`torch.optim.adamw.adamw`, Muon's private functional
+core, `torch.optim.sgd.sgd`; AdamW's fused kernel where the parameters allow it, called as torch's
+fused path calls it, with the state lists kept between steps as `FusedAdamW` keeps them). The
+private ones are reached through `dopr_robot.torch_compat`, which checks them at import.
 Reusing those cores, not re-deriving them, is what makes DoPr with its activation-wise stage
 switched off equal `torch.optim.AdamW` / `torch.optim.Muon` step for step (fused AdamW to fused,
 unfused to unfused).
@@ -28,30 +29,19 @@ from torch.optim import Optimizer
 from torch.optim.adamw import adamw as adamw_functional
 from torch.optim.sgd import sgd as sgd_functional
 
-from .fused_adamw import fused_adamw_update, one_kind
-
-# torch's functional Muon core and scalar dtype are private APIs: pyproject bounds torch to the
-# tested releases (2.9 - 2.14), and a torch without them is one sentence, not an ImportError
-# deep in a traceback.
-try:
-    from torch.optim._muon import DEFAULT_A, DEFAULT_B, DEFAULT_C
-    from torch.optim._muon import EPS as MUON_EPS
-    from torch.optim._muon import muon as muon_functional
-    from torch.optim.optimizer import _get_scalar_dtype
-    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
-except ImportError as error:  # pragma: no cover - depends on the installed torch
-    raise ImportError(
-        f"dopr_robot.optim uses torch's functional Muon core (torch.optim._muon), which torch "
-        f"{torch.__version__} does not have ({error}); install a torch between 2.9 and 2.14, "
-        "the releases this package is tested with"
-    ) from None
+from ..torch_compat import (
+    KNOWN_MUON_LR_ADJUSTMENTS,
+    fused_adamw_step,
+    fused_kernel_devices,
+    muon_lr_adjustments,
+    muon_step,
+    scalar_dtype,
+)
+from .fused_adamw import one_kind
 
 BASES = ("adamw", "muon", "sgd")
 MATRIX_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-MUON_LR_ADJUSTMENTS = (None, "original", "match_rms_adamw", "spectral_unclamped")
-# torch.optim.Muon's Newton–Schulz coefficients: part of the algorithm, not a setting (keeping
-# them out of the param groups keeps the groups JSON-plain).
-MUON_NS_COEFFICIENTS = (DEFAULT_A, DEFAULT_B, DEFAULT_C)
+MUON_LR_ADJUSTMENTS = KNOWN_MUON_LR_ADJUSTMENTS
 
 
 def matrix_parameters(model: nn.Module) -> set[int]:
@@ -63,7 +53,7 @@ def fusable(params: Iterable[torch.Tensor]) -> bool:
     """Whether torch's fused AdamW kernel can take these parameters: floating point, contiguous
     (the kernel ignores strides), on a device it has the kernel for (CPU and CUDA among them).
     One kernel call per step instead of ~10 per-tensor ops per parameter."""
-    devices = _get_fused_kernels_supported_devices()
+    devices = fused_kernel_devices()
     params = list(params)
     return bool(params) and all(
         p.device.type in devices and torch.is_floating_point(p) and p.is_contiguous()
@@ -104,6 +94,11 @@ def validate_gp_hyperparameters(group: dict) -> None:
         raise ValueError(
             f"invalid adjust_lr_fn: {group['adjust_lr_fn']!r} (expected one of "
             f"{MUON_LR_ADJUSTMENTS})"
+        )
+    if group["adjust_lr_fn"] not in muon_lr_adjustments():
+        raise ValueError(
+            f"invalid adjust_lr_fn: {group['adjust_lr_fn']!r} (torch {torch.__version__}'s Muon "
+            f"does not have it; expected one of {muon_lr_adjustments()})"
         )
     if (
         group["base"] == "sgd"
@@ -188,6 +183,25 @@ class GPOptimizer(Optimizer):
     def is_matrix(self, p: torch.Tensor) -> bool:
         return id(p) in self._matrix_ids
 
+    # ---- copying and pickling ------------------------------------------------------------------
+    # torch's Optimizer copies and pickles defaults, state and param_groups only. The matrix ids
+    # are ids, which a copy's tensors do not share, so they travel as the matrix parameters
+    # themselves (copy's and pickle's memo map them to the copy's), and the AdamW lists are
+    # rebuilt from the copied state at the copy's first step.
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        params = [p for group in self.param_groups for p in group["params"]]
+        state["matrix_params"] = [p for p in params if self.is_matrix(p)]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        if "matrix_params" not in state:  # load_state_dict's update of state and param_groups
+            return super().__setstate__(state)
+        state = dict(state)
+        self._matrix_ids = {id(p) for p in state.pop("matrix_params")}
+        self._adamw_kept = {}
+        super().__setstate__(state)
+
     @torch.no_grad()
     def step(self, closure=None):
         loss = None
@@ -234,7 +248,7 @@ class GPOptimizer(Optimizer):
             # with a strided parameter or state runs the per-tensor loop instead.
             grads = [g.contiguous() for g in grads]
             if contiguous and single_kind:  # what torch's fused path does, without its walk
-                fused_adamw_update(group, params, grads, exp_avgs, exp_avg_sqs, steps)
+                fused_adamw_step(group, params, grads, exp_avgs, exp_avg_sqs, steps)
                 return
         beta1, beta2 = group["betas"]
         adamw_functional(
@@ -274,7 +288,7 @@ class GPOptimizer(Optimizer):
             if "exp_avg" not in state:  # same lazy init as torch.optim.AdamW
                 # fused kernels keep the step count on the parameter's device, as torch's do
                 device = p.device if fused else None
-                state["step"] = torch.zeros((), dtype=_get_scalar_dtype(fused), device=device)
+                state["step"] = torch.zeros((), dtype=scalar_dtype(fused), device=device)
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             exp_avgs.append(state["exp_avg"])
@@ -298,20 +312,7 @@ class GPOptimizer(Optimizer):
             params.append(p.view(rows, -1))  # a view: Muon's in-place update reaches p
             grads.append(g.reshape(rows, -1))
             bufs.append(state["momentum_buffer"].view(rows, -1))
-        muon_functional(
-            params,
-            grads,
-            bufs,
-            lr=group["lr"],
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            nesterov=group["nesterov"],
-            ns_coefficients=MUON_NS_COEFFICIENTS,
-            ns_steps=group["ns_steps"],
-            eps=MUON_EPS,
-            adjust_lr_fn=group["adjust_lr_fn"],
-            has_complex=False,
-        )
+        muon_step(group, params, grads, bufs)
 
     def _sgd(self, group: dict, pairs: list) -> None:
         params = [p for p, _ in pairs]

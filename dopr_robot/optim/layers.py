@@ -16,7 +16,14 @@ refresh and the per-step product about k times cheaper for a kernel of k taps, k
 invariance to input-channel mixing, and is KFAC's usual trade for convolutions (there, across
 output positions; here, across taps as well).
 
-Decisions (documented in the README):
+As in kfac-pytorch's `kfac/layers/`, each module type has its own small adapter on one common
+base (`LayerAdapter`: rows in, the AP product out); the two convolution adapters share the
+padding and unfolding through two functions (`padded`, `patch_rows`), not through inheritance.
+Damping and inversion are not an adapter's business: they live in `factor.py`, for a single
+factor and for a Kronecker pair alike.
+
+Decisions (the reasons are in docs/design.md, "DoPr's settings and the decisions behind the
+defaults"):
 - A Kronecker-factored convolution leaves its bias to the base optimizer: the homogeneous
   coordinate is not a channel-by-tap product.
 - ConvTranspose1d/2d are left to the base optimizer: their input-side view is a zero-stuffed,
@@ -32,6 +39,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..torch_compat import reversed_padding
 
 
 class LayerAdapter:
@@ -137,9 +146,39 @@ class LinearAdapter(LayerAdapter):
         return x.reshape(-1, self.in_features)
 
 
+def padded(conv: nn.Module, x: torch.Tensor, *, zeros: bool) -> tuple[torch.Tensor, tuple]:
+    """A convolution's input padded as its forward pads it, and the zero padding still to apply.
+
+    `padding="same"` and the padding modes other than zeros are applied here, exactly as the
+    module's forward applies them; plain zero padding is left to `F.unfold` (returned), unless
+    `zeros` asks for it here too (gathering windows straight from the input needs it)."""
+    spatial = len(conv.kernel_size)
+    if isinstance(conv.padding, str) or conv.padding_mode != "zeros":
+        mode = "constant" if conv.padding_mode == "zeros" else conv.padding_mode
+        return F.pad(x, reversed_padding(conv), mode=mode), (0,) * spatial
+    if zeros and any(conv.padding):
+        return F.pad(x, reversed_padding(conv)), (0,) * spatial
+    return x, conv.padding
+
+
+def patch_rows(conv: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Conv1d/Conv2d input as rows: the unfolded patches, one per output position, in the
+    weight's (C_in, *kernel) column order. Conv1d is unfolded as a Conv2d of height 1."""
+    x, padding = padded(conv, x, zeros=False)
+    if len(conv.kernel_size) == 1:
+        x = x.unsqueeze(-2)
+        kernel, dilation = (1, conv.kernel_size[0]), (1, conv.dilation[0])
+        padding, stride = (0, padding[0]), (1, conv.stride[0])
+    else:
+        kernel, dilation, stride = conv.kernel_size, conv.dilation, conv.stride
+    if x.dim() == 3:  # unbatched input
+        x = x.unsqueeze(0)
+    patches = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)
+    return patches.transpose(1, 2).reshape(-1, math.prod(conv.weight.shape[1:]))
+
+
 class ConvAdapter(LayerAdapter):
-    """Conv1d/Conv2d: rows are the unfolded patches, one per output position, in the weight's
-    (C_in, *kernel) column order. Conv1d is unfolded as a Conv2d of height 1."""
+    """Conv1d/Conv2d with the exact patch factor: rows are the unfolded patches."""
 
     def __init__(self, module: nn.Module, homogeneous: bool) -> None:
         super().__init__(module, homogeneous)
@@ -147,38 +186,25 @@ class ConvAdapter(LayerAdapter):
         self.kind = f"Conv{self.spatial}d"
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.module
-        padding = m.padding
-        if isinstance(padding, str) or m.padding_mode != "zeros":
-            # 'same' and non-zero padding modes: pad exactly as the module's forward does
-            mode = "constant" if m.padding_mode == "zeros" else m.padding_mode
-            x = F.pad(x, m._reversed_padding_repeated_twice, mode=mode)
-            padding = (0,) * self.spatial
-        if self.spatial == 1:
-            x = x.unsqueeze(-2)
-            kernel, dilation = (1, m.kernel_size[0]), (1, m.dilation[0])
-            padding, stride = (0, padding[0]), (1, m.stride[0])
-        else:
-            kernel, dilation, stride = m.kernel_size, m.dilation, m.stride
-        if x.dim() == 3:  # unbatched input
-            x = x.unsqueeze(0)
-        patches = F.unfold(x, kernel, dilation=dilation, padding=padding, stride=stride)
-        return patches.transpose(1, 2).reshape(-1, self.in_features)
+        return patch_rows(self.module, x)
 
 
-class KroneckerConvAdapter(ConvAdapter):
+class KroneckerConvAdapter(LayerAdapter):
     """Conv1d/Conv2d with the patch factor approximated as channels ⊗ taps (Σ ≈ A ⊗ T).
 
     A is the channel second moment averaged over taps, T the tap second moment summed over
-    channels and scaled so that tr(T) = k; then tr(A ⊗ T) = tr(Σ). Each factor is damped on its
-    own (see DoPr), and the product G (A⁻¹ ⊗ T⁻¹) is two small matrix products on G viewed as
-    [out, C_in, k].
+    channels and scaled so that tr(T) = k; then tr(A ⊗ T) = tr(Σ). The pair is damped and
+    inverted by `factor.damped_inverses`, and the product G (A⁻¹ ⊗ T⁻¹) is two small matrix
+    products on G viewed as [out, C_in, k]. The bias is left to the base optimizer: the
+    homogeneous coordinate is not a channel-by-tap product.
     """
 
     factor_keys = ("", "tap_")
 
     def __init__(self, module: nn.Module) -> None:
         super().__init__(module, homogeneous=False)
+        self.spatial = len(module.kernel_size)
+        self.kind = f"Conv{self.spatial}d"
         self.channels = module.in_channels
         self.taps = math.prod(module.kernel_size)
 
@@ -188,6 +214,9 @@ class KroneckerConvAdapter(ConvAdapter):
 
     def describe_factor(self) -> str:
         return f"factor {self.channels}x{self.channels} (x) {self.taps}x{self.taps}"
+
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        return patch_rows(self.module, x)
 
     def record(self, x: torch.Tensor, sums: list[torch.Tensor], choose, dtype) -> int:
         if self.spatial != 1:
@@ -202,11 +231,7 @@ class KroneckerConvAdapter(ConvAdapter):
         times the input) and copying the unfolded tensor twice more before the subset is taken.
         On diffusion_policy's U-Net that was most of a refresh."""
         m = self.module
-        if isinstance(m.padding, str) or m.padding_mode != "zeros":
-            mode = "constant" if m.padding_mode == "zeros" else m.padding_mode
-            x = F.pad(x, m._reversed_padding_repeated_twice, mode=mode)
-        elif m.padding[0]:
-            x = F.pad(x, (m.padding[0], m.padding[0]))
+        x, _ = padded(m, x, zeros=True)
         if x.dim() == 2:  # unbatched input
             x = x.unsqueeze(0)
         batch, _, length = x.shape
@@ -255,7 +280,7 @@ class KroneckerConvAdapter(ConvAdapter):
 CONV_FACTORS = ("kron", "full")
 
 
-def adapter_for(
+def layer_adapter_for(
     module: nn.Module, homogeneous: bool, conv_factor: str = "kron"
 ) -> tuple[LayerAdapter | None, str]:
     """The adapter for an eligible module, or (None, reason it is left to the base optimizer)."""

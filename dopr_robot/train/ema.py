@@ -17,6 +17,8 @@ import copy
 import torch
 from torch import nn
 
+from ..torch_compat import foreach_copy_, foreach_lerp_
+
 
 class EMA:
     def __init__(self, model: nn.Module, decay: float):
@@ -36,6 +38,6 @@ class EMA:
             self._live = (model, list(model.parameters()), list(model.buffers()))
         _, parameters, buffers = self._live
         # one fused call per kind, not one per tensor (the loop was 4 % of a small MLP's step)
-        torch._foreach_lerp_(self._averages, parameters, 1.0 - decay)
+        foreach_lerp_(self._averages, parameters, 1.0 - decay)
         if self._buffers:
-            torch._foreach_copy_(self._buffers, buffers)
+            foreach_copy_(self._buffers, buffers)

@@ -27,13 +27,12 @@ from torch import nn
 
 from ..errors import UserError
 from ..policies.nets.conv import Conv1d
+from ..torch_compat import mkldnn_bf16_supported
 from .config import TrainConfig
 
 
 def cpu_has_native_bf16() -> bool:
-    return bool(
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    )
+    return bool(torch.backends.mkldnn.is_available() and mkldnn_bf16_supported())
 
 
 def apply(policy: nn.Module, config: TrainConfig, device: torch.device) -> None:

@@ -41,6 +41,7 @@ from ..folder_lock import FolderLock, has_content
 from ..optim import build_optimizer
 from ..policies import PolicyConfig, ShapeMeta, StepNoise, build_policy
 from ..provenance import versions
+from ..torch_compat import foreach_mul_, foreach_norm, set_last_lr
 from . import fast_path
 from .checkpoint import (
     BrokenCheckpoint,
@@ -289,7 +290,7 @@ class Trainer:
             ]
             for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
                 group["lr"] = lr
-            scheduler._last_lr = lrs
+            set_last_lr(scheduler, lrs)
         self.step = step
         _truncate_metrics(self.run / "metrics.jsonl", self.step)
         return saved_steps
@@ -354,10 +355,10 @@ class Trainer:
         grads = [p.grad for p in self._params if p.grad is not None]
         if not grads:
             return 0.0
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        norm = torch.linalg.vector_norm(torch.stack(foreach_norm(grads)))
         value = float(norm)
         if value > max_norm:
-            torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
+            foreach_mul_(grads, max_norm / (norm + 1e-6))
         return value
 
     def _finite(self, loss: torch.Tensor, value: float) -> bool:
