@@ -45,4 +45,5 @@ bench: venv
 	$(PY) bench/env_speed.py
 	$(PY) bench/train_throughput.py
 	$(PY) bench/eval_speed.py
+	$(PY) bench/eval_memory.py
 	$(PY) bench/study_workers.py
