@@ -88,6 +88,17 @@ class Rank:
         return self.index == 0
 
 
+def _rank_device(device: torch.device) -> torch.device:
+    """Under torchrun each rank takes its own GPU (`cuda:LOCAL_RANK`) unless one was named: two
+    NCCL ranks on one device are refused by NCCL."""
+    local_rank = os.environ.get("LOCAL_RANK")
+    if device.type != "cuda" or device.index is not None or local_rank is None:
+        return device
+    device = torch.device("cuda", int(local_rank))
+    torch.cuda.set_device(device)
+    return device
+
+
 def _start_distributed(device: torch.device) -> Rank:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
@@ -115,7 +126,7 @@ class Trainer:
     def __init__(self, train: TrainConfig, policy: PolicyConfig, progress: bool = True):
         self.train_config, self.policy_config = train, policy
         self.progress = progress
-        self.device = resolve_device(train.device)
+        self.device = _rank_device(resolve_device(train.device))
         self.rank = _start_distributed(self.device)
         self.run = Path(train.out)
         buffer = ReplayBuffer.open(train.data)
