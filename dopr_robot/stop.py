@@ -44,6 +44,7 @@ class Stopped(BaseException):
 
 
 class _State:
+    handling = False
     deferring = False
     pending: int | None = None
 
@@ -63,11 +64,21 @@ def handling() -> Iterator[None]:
         yield
         return
     previous = {number: signal.signal(number, _handler) for number in SIGNALS}
+    was_handling, _State.handling = _State.handling, True
     try:
         yield
     finally:
+        _State.handling = was_handling
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def reclaim() -> None:
+    """Put the handlers back after a library replaced them (Ray's driver installs its own
+    SIGTERM handler, which dumps a stack and exits without ending the study's tasks)."""
+    if _State.handling and threading.current_thread() is threading.main_thread():
+        for number in SIGNALS:
+            signal.signal(number, _handler)
 
 
 @contextmanager
@@ -85,6 +96,13 @@ def pending() -> int | None:
     """The signal that arrived inside `deferred()`, if any (and forget it)."""
     number, _State.pending = _State.pending, None
     return number
+
+
+def raise_pending() -> None:
+    """Raise `Stopped` for a signal that arrived inside `deferred()`, if one did."""
+    number = pending()
+    if number is not None:
+        raise Stopped(number)
 
 
 def die_with_parent(parent: int) -> None:

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+from .. import stop
 from ..errors import UserError
 from . import jobs
 
@@ -153,6 +154,7 @@ class RayExecutor(_Bar):
                 )
             except (ConnectionError, ValueError, RuntimeError) as error:
                 raise UserError(f"cannot join the Ray cluster at {address} ({error})") from None
+            stop.reclaim()  # a stop signal ends the study's tasks, not Ray's way (see stop.py)
         self.gpus = ray.cluster_resources().get("GPU", 0) > 0
         self.task = ray.remote(max_retries=RETRIES, num_cpus=1)(_run_in_worker)
         self.pending: list = []
@@ -163,12 +165,21 @@ class RayExecutor(_Bar):
         task = self.task.options(**options) if options else self.task
         self.pending = [task.remote(function, args) for function, args in calls]
         try:
-            while self.pending:
-                finished, self.pending = self.ray.wait(self.pending, num_returns=1)
-                self.done(self.ray.get(finished[0]))
+            self._wait_all()
         except self.ray.exceptions.RayTaskError as error:
             self.abort()
             raise error.as_instanceof_cause() from None
+
+    def _wait_all(self) -> None:
+        """Collect the tasks as they finish. A stop signal is only noted inside Ray's wait (an
+        exception raised there comes out as Ray's SystemError) and raised between waits; the
+        timeout keeps that prompt."""
+        with stop.deferred():
+            while self.pending:
+                finished, self.pending = self.ray.wait(self.pending, num_returns=1, timeout=0.5)
+                if finished:
+                    self.done(self.ray.get(finished[0]))
+                stop.raise_pending()
 
     def abort(self) -> None:
         """Cancel the tasks still queued or running (their workers are killed)."""

@@ -115,6 +115,36 @@ def test_sigterm_to_a_study_leaves_no_child_and_the_rerun_resumes(tmp_path):
     assert all(p.stat().st_mtime_ns == stamps[p] for p in finished_before)  # not retrained
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process groups from /proc")
+def test_sigterm_to_a_study_on_ray_ends_ray_and_its_tasks(tmp_path):
+    """Without --address the study starts its own Ray instance: a stop signal ends the tasks,
+    Ray's processes and the study itself with the study's sentence (Ray's driver would
+    otherwise take SIGTERM itself, dump a stack and leave the sentence out)."""
+    pytest.importorskip("ray")
+    config, out = tmp_path / "long.toml", tmp_path / "long"
+    config.write_text(SMALL.replace("steps = 400", "steps = 100000"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    study = subprocess.Popen(
+        _study(config, out, "--backend", "ray"),
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 240
+    while not _training_started(out) and study.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_group_members(study.pid)) > 2, "Ray and its workers should be running by now"
+    study.send_signal(signal.SIGTERM)
+    _, error = study.communicate(timeout=90)
+    assert study.returncode == 2, error
+    assert error.strip().splitlines()[-1].startswith("dopr-robot: stopped by SIGTERM; "), error
+    deadline = time.monotonic() + 30
+    while _group_members(study.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _group_members(study.pid) == []
+
+
 HOLD = """
 import sys, time
 from dopr_robot.folder_lock import FolderLock
