@@ -359,3 +359,18 @@ def test_sigterm_to_an_async_eval_ends_its_env_processes_and_the_rerun_resumes(r
     assert finished.returncode == 0, finished.stderr
     results = json.loads((out / "results.json").read_text())
     assert len(results["episodes"]) == 24 and rows.read_text().count("\n") == 24
+
+
+def test_a_cut_results_file_is_one_sentence_naming_it(run, tmp_path):
+    from dopr_robot.errors import DataError
+    from dopr_robot.eval.results import read_results
+
+    out = tmp_path / "eval"
+    config = EvalConfig(checkpoint=str(run), out=str(out), task_horizons=[2], episodes=2)
+    evaluate(config, progress=False)
+    path = out / "results.json"
+    whole = path.read_bytes()
+    assert read_results(path)["cells"]
+    path.write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    with pytest.raises(DataError, match=rf"{path} is not a readable results file"):
+        read_results(path)
