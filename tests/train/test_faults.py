@@ -169,3 +169,40 @@ def test_a_full_disk_during_a_checkpoint_is_one_sentence_and_the_last_one_loads(
     policy = load_policy(kept / "checkpoints" / "step_0000006")
     assert all(torch.isfinite(p).all() for p in policy.parameters())
     assert resource.getrlimit(resource.RLIMIT_FSIZE)[0] == resource.RLIM_INFINITY
+
+
+HOLD = """
+import sys, time
+from dopr_robot.folder_lock import FolderLock
+FolderLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_train_and_collect_resume_on_a_held_folder_are_refused(store, tmp_path, capsys):
+    from dopr_robot.cli import main
+
+    run = tmp_path / "run"
+    flags = ["--checkpoint-every", "3", "--log-every", "1", *FLAGS]
+    assert main(["train", "--data", str(store), "--out", str(run), "--steps", "3", *flags,
+                 "--quiet"]) == 0  # fmt: skip
+    for folder, command in [
+        (run, ["train", "--out", str(run), "--resume", "--steps", "6", "--quiet"]),
+        (store, ["collect", "--env", "dopr_robot/Balance-v0", "--task-horizon", "60",
+                 "--episodes", "8", "--out", str(store), "--resume", "--quiet"]),
+    ]:  # fmt: skip
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            capsys.readouterr()
+            assert main(command) == 2, command
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert len(lines) == 1 and f"pid {holder.pid}" in lines[0], lines
+            assert "being written by another dopr-robot process" in lines[0]
+        finally:
+            holder.kill()
+            holder.wait()
+    assert latest_checkpoint(run) == run / "checkpoints" / "step_0000003"  # nothing new
