@@ -1,11 +1,14 @@
-"""CUDA and bf16 autocast (run where a GPU exists; skipped otherwise)."""
+"""CUDA and bf16 autocast (run where a GPU exists; skipped otherwise).
+
+A file for the device concern, not one module's: the GPU's bf16 run goes through DoPr's AP stage
+(dopr.py, layers.py, factor.py) and the GP stage (gp.py) together, compared with the CPU's."""
 
 import pytest
 import torch
 
 from dopr_robot.optim import build_optimizer
 
-from .helpers import ConvNet, batches
+from .conftest import ConvNet, batches
 
 pytestmark = pytest.mark.cuda
 

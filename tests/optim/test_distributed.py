@@ -1,4 +1,9 @@
-"""Two gloo processes on CPU: Σ averaged over ranks equals the full-batch Σ, replicas identical."""
+"""Two gloo processes on CPU: Σ averaged over ranks equals the full-batch Σ, replicas identical.
+
+The averaging is dopr.py's (`DoPr._all_reduce_pending`), but the test is of DoPr inside
+DistributedDataParallel as a whole (the GP stage must keep the replicas bit-identical too), and
+it runs two spawned processes that import `_worker` from a module of their own: a file for the
+multi-process concern, not one module's unit tests."""
 
 import tempfile
 from pathlib import Path
@@ -10,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from dopr_robot.optim import DoPr
 
-from .helpers import ConvNet, batches
+from .conftest import ConvNet, batches
 
 SETTINGS = dict(statistic="batch", update_every=1, lr=1e-2)
 

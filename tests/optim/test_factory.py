@@ -1,4 +1,7 @@
-"""build_optimizer names, defaults and errors; invalid hyper-parameters name the value."""
+"""factory.py: every build_optimizer name trains and is the class it names, AdamW runs fused
+unless told otherwise, unknown names and misplaced settings are refused, and an invalid
+hyper-parameter of any name is one error naming the value (through the factory, the way a user
+or the trainer sets them: the checks themselves live in dopr.py and gp.py)."""
 
 import pytest
 import torch
@@ -6,7 +9,7 @@ from torch import nn
 
 from dopr_robot.optim import OPTIMIZER_NAMES, DoPr, GPOptimizer, build_optimizer
 
-from .helpers import ConvNet, batches, train
+from .conftest import ConvNet, train
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
@@ -63,37 +66,3 @@ def test_unknown_name_and_misplaced_settings():
         build_optimizer("adamw", nn.Linear(3, 2), gamma=0.1)
     with pytest.raises(ValueError, match="invalid setting for 'adamw'"):
         build_optimizer("adamw", nn.Linear(3, 2), colour="red")
-
-
-def test_model_without_eligible_layers_is_a_clear_error():
-    model = nn.Sequential(nn.Embedding(10, 4), nn.LayerNorm(4))
-    with pytest.raises(ValueError, match="no layer to precondition.*nn.Linear"):
-        build_optimizer("dopr-adamw", model)
-    build_optimizer("adamw", model)  # the plain names still work
-
-
-def test_describe_lists_preconditioned_and_skipped_layers():
-    model = nn.Sequential(
-        nn.Conv1d(3, 4, 3),
-        nn.ConvTranspose1d(4, 4, 4, 2, 1),
-        nn.Conv1d(4, 4, 3, groups=2),
-        nn.Flatten(),
-        nn.Linear(32, 2, bias=False),
-    )
-    text = build_optimizer("dopr-adamw", model).describe()
-    assert "0                                        Conv1d  factor 3x3 (x) 3x3\n" in text
-    full = build_optimizer("dopr-adamw", model, conv_factor="full").describe()
-    assert "0                                        Conv1d  factor 10x10 + bias" in full
-    assert "1                                        transposed convolution" in text
-    assert "grouped convolution, groups=2" in text
-    assert "4                                        Linear  factor 32x32\n" in text
-
-
-def test_diagnostics_report_damping_and_condition():
-    model = ConvNet(dtype=torch.float32)
-    opt = build_optimizer("dopr-adamw", model, update_every=1)
-    train(model, opt, batches(2, 8, (3, 12), 2, dtype=torch.float32))
-    report = opt.diagnostics()
-    assert set(report) == {"conv1", "conv2", "head"}
-    for row in report.values():
-        assert row["damping"] > 0 and row["condition"] >= 1 and row["refreshes"] == 2

@@ -7,7 +7,7 @@ import torch
 
 from dopr_robot.optim import FusedAdamW, build_optimizer
 
-from .helpers import ConvNet
+from .conftest import ConvNet
 
 SETTINGS = dict(lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)
 
