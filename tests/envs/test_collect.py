@@ -222,3 +222,30 @@ def test_stores_are_zarr_format_2_by_default_and_3_on_request(tmp_path, capsys):
     assert main([*resume, "--out", str(tmp_path / "two.zarr")]) == 0
     resumed = ReplayBuffer.open(tmp_path / "two.zarr")
     assert resumed.zarr_format == 2 and resumed.n_episodes == 2
+
+
+def test_no_room_during_an_append_is_one_sentence_and_the_episodes_before_it_stay(tmp_path):
+    """A file-size limit (EFBIG, handled like a full disk) stops `collect --resume` at its first
+    write: one sentence naming the store, exit 2, and the episodes committed before still read."""
+    out = tmp_path / "demos.zarr"
+    collect(config(episodes=3), out, progress=False)
+    limit = (
+        "import resource, signal, sys;"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64));"
+        "from dopr_robot.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    settings = config(episodes=3)
+    command = ["collect", "--env", settings.env_id, "--task-horizon", str(settings.task_horizon),
+               "--episodes", "6", "--noise", str(settings.noise), "--seed", str(settings.seed),
+               "--out", str(out), "--resume",
+               "--quiet"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", limit, *command], capture_output=True, text=True)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert (
+        f"no room to write {out}" in lines[0]
+        and "every episode committed before is kept" in (lines[0])
+    )
+    assert ReplayBuffer.open(out).n_episodes == 3
+    assert len(ReplayBuffer.open(out).load()["action"]) == ReplayBuffer.open(out).n_steps
