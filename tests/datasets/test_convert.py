@@ -10,7 +10,7 @@ from dopr_robot.cli import main
 from dopr_robot.datasets import ReplayBuffer, convert_robomimic, convert_zarr
 from dopr_robot.errors import DataError
 
-from .helpers import make_store, train_two_steps
+from .conftest import make_store, train_two_steps
 
 N_DEMOS = 12  # demo_10 and demo_11 sort before demo_2 as strings
 ENV_ARGS = {  # what robomimic writes: the eval env is rebuilt from this

@@ -15,7 +15,7 @@ from dopr_robot.datasets import ReplayBuffer, SequenceDataset
 from dopr_robot.datasets.store import zip_directory
 from dopr_robot.errors import DataError
 
-from .helpers import train_two_steps
+from .conftest import train_two_steps
 
 Jpeg2k = pytest.importorskip("imagecodecs.numcodecs").Jpeg2k  # the `formats` extra
 

@@ -13,42 +13,15 @@ from dopr_robot.cli import main
 from dopr_robot.datasets import ReplayBuffer, convert_lerobot, write_lerobot
 from dopr_robot.errors import DataError
 
-from .helpers import train_two_steps
+from .conftest import CAMERA_LENGTHS, camera_store, smooth_frames, train_two_steps
 
 av = pytest.importorskip("av")  # the `formats` extra
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
-LENGTHS = (7, 3, 12)  # the 3-step episode is shorter than the policy's horizon
-
-
-def smooth_frames(n: int, seed: int, height: int = 32, width: int = 48) -> np.ndarray:
-    """Gradients that move over time: what a camera sees, and what H.264 keeps well."""
-    yy, xx = np.mgrid[0:height, 0:width]
-    frames = [
-        np.stack([xx * 4 + 3 * t + seed, yy * 5 + 2 * t, np.full_like(xx, 60 + 10 * seed)], -1)
-        for t in range(n)
-    ]
-    return (np.stack(frames) % 256).astype(np.uint8)
-
-
-def make_store(path):
-    rng = np.random.default_rng(0)
-    buffer = ReplayBuffer.create(path, attrs={"env_id": "dopr_robot/ReachChain-v0", "fps": 20})
-    for i, n in enumerate(LENGTHS):
-        buffer.add_episode(
-            {
-                "state": rng.normal(size=(n, 4)).astype(np.float32),
-                "action": rng.normal(size=(n, 2)).astype(np.float32),
-                "top": smooth_frames(n, 10 * i),
-                "wrist": smooth_frames(n, 10 * i + 5),
-            }
-        )
-    return buffer
-
 
 def test_a_store_round_trips_through_a_v3_dataset_with_two_cameras(tmp_path, capsys):
-    source = make_store(tmp_path / "demos.zarr")
+    source = camera_store(tmp_path / "demos.zarr")
     assert main(["data", "convert", str(tmp_path / "demos.zarr"), str(tmp_path / "ds"),
                  "--to", "lerobot"]) == 0  # fmt: skip
     assert "H.264" in capsys.readouterr().out
@@ -62,7 +35,7 @@ def test_a_store_round_trips_through_a_v3_dataset_with_two_cameras(tmp_path, cap
     }
     assert main(["data", "convert", str(tmp_path / "ds"), str(tmp_path / "back.zarr")]) == 0
     back = ReplayBuffer.open(tmp_path / "back.zarr")
-    assert list(back.episode_lengths) == list(LENGTHS)
+    assert list(back.episode_lengths) == list(CAMERA_LENGTHS)
     for key in ("state", "action"):  # numbers survive exactly
         np.testing.assert_array_equal(back.load([key])[key], source.load([key])[key])
     for key in ("top", "wrist"):  # frames within H.264's error, in the right order
@@ -166,7 +139,7 @@ def test_a_v21_dataset_converts_in_episode_order(tmp_path):
 
 
 def test_bad_lerobot_folders_are_one_sentence_and_write_nothing(tmp_path, capsys):
-    make_store(tmp_path / "demos.zarr")
+    camera_store(tmp_path / "demos.zarr")
     write_lerobot(tmp_path / "demos.zarr", tmp_path / "ds")
     root = tmp_path / "ds"
     info_path = root / "meta" / "info.json"
@@ -197,7 +170,7 @@ def test_bad_lerobot_folders_are_one_sentence_and_write_nothing(tmp_path, capsys
 
 
 def test_a_converted_lerobot_dataset_trains(tmp_path, capsys):
-    make_store(tmp_path / "demos.zarr")
+    camera_store(tmp_path / "demos.zarr")
     write_lerobot(tmp_path / "demos.zarr", tmp_path / "ds")
     convert_lerobot(tmp_path / "ds", tmp_path / "back.zarr")
     argv = train_two_steps(

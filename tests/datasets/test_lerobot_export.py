@@ -14,7 +14,7 @@ from dopr_robot.datasets import ReplayBuffer, convert_lerobot, write_lerobot
 from dopr_robot.datasets.lerobot_stats import QUANTILE_KEYS, STAT_NAMES, aggregate, image_stats
 from dopr_robot.errors import DataError
 
-from .test_lerobot import make_store, smooth_frames
+from .conftest import camera_store, smooth_frames
 
 pq = pytest.importorskip("pyarrow.parquet")
 
@@ -50,7 +50,7 @@ def test_fps_is_an_integer_and_a_fractional_one_is_one_sentence(tmp_path, capsys
 
 
 def test_every_feature_has_per_episode_stats_columns_with_quantiles(tmp_path):
-    source = make_store(tmp_path / "demos.zarr")
+    source = camera_store(tmp_path / "demos.zarr")
     write_lerobot(tmp_path / "demos.zarr", tmp_path / "ds")
     info = json.loads((tmp_path / "ds" / "meta" / "info.json").read_text())
     table = episodes_table(tmp_path / "ds")

@@ -16,7 +16,7 @@ from dopr_robot.datasets import ReplayBuffer, validate_store
 from dopr_robot.datasets.store import zip_directory
 from dopr_robot.errors import DataError
 
-from .helpers import episode, make_store
+from .conftest import episode, make_store
 
 
 @pytest.mark.parametrize("zarr_format", [2, 3])

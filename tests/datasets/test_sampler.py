@@ -6,7 +6,7 @@ import torch
 
 from dopr_robot.datasets import SequenceDataset, SequenceSampler, make_loader, split_episodes
 
-from .helpers import make_store
+from .conftest import make_store
 
 
 def dp_window_count(lengths, tp, to, ta):

@@ -10,7 +10,7 @@ from dopr_robot.cli import main
 from dopr_robot.datasets import ReplayBuffer, SequenceDataset, validate_store
 from dopr_robot.errors import DataError
 
-from .helpers import make_store
+from .conftest import make_store
 
 
 def run_cli(capsys, *argv):

@@ -1,4 +1,5 @@
-"""Small stores and files shared by the dataset tests."""
+"""Small stores and argv shared by the dataset tests: plain functions the tests import
+(`from .conftest import make_store`)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,34 @@ def train_two_steps(data, out, obs_keys: str, pred_horizon=8, action_horizon=4, 
             "--action-horizon", str(action_horizon), "--mlp-width", "16",
             "--image-feature-dim", "8", "--val-every", "2", "--checkpoint-every", "2",
             "--quiet", *extra]  # fmt: skip
+
+
+#: episode lengths of `camera_store` (the 3-step episode is shorter than the policy's horizon)
+CAMERA_LENGTHS = (7, 3, 12)
+
+
+def smooth_frames(n: int, seed: int, height: int = 32, width: int = 48) -> np.ndarray:
+    """Gradients that move over time: what a camera sees, and what H.264 keeps well."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    frames = [
+        np.stack([xx * 4 + 3 * t + seed, yy * 5 + 2 * t, np.full_like(xx, 60 + 10 * seed)], -1)
+        for t in range(n)
+    ]
+    return (np.stack(frames) % 256).astype(np.uint8)
+
+
+def camera_store(path) -> ReplayBuffer:
+    """A store with state, action and two cameras ("top", "wrist") of `CAMERA_LENGTHS` episodes:
+    what the LeRobot tests write and read back."""
+    rng = np.random.default_rng(0)
+    buffer = ReplayBuffer.create(path, attrs={"env_id": "dopr_robot/ReachChain-v0", "fps": 20})
+    for i, n in enumerate(CAMERA_LENGTHS):
+        buffer.add_episode(
+            {
+                "state": rng.normal(size=(n, 4)).astype(np.float32),
+                "action": rng.normal(size=(n, 2)).astype(np.float32),
+                "top": smooth_frames(n, 10 * i),
+                "wrist": smooth_frames(n, 10 * i + 5),
+            }
+        )
+    return buffer
