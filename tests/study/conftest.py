@@ -1,5 +1,6 @@
-"""The quick preset, run once per session on the local backend and shared by the study tests,
-and the per-run numbers two studies are compared on."""
+"""What the study tests share: the quick preset, run once per session on the local backend (a
+fixture); the per-run numbers two studies are compared on, and a small valid study config
+(plain functions the tests import: `from .conftest import minimal_study`)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,26 @@ def per_run_numbers(root) -> dict:
         }
         for r in summary["runs"]
     }
+
+
+def minimal_study(**changes) -> dict:
+    """A small valid study (one task, two optimizers, 1 + 2 lrs, 2 tuning and 3 verdict seeds)
+    as the dict `study_from_dict` reads, with `changes` set over it."""
+    values = {
+        "name": "t",
+        "tuning_seeds": 2,
+        "verdict_seeds": 3,
+        "pairs": [["adamw", "dopr-adamw"]],
+        "optimizers": {"adamw": {"lr": [1e-3]}, "dopr-adamw": {"lr": [1e-3, 3e-3]}},
+        "tasks": [
+            {
+                "name": "balance",
+                "env_id": "dopr_robot/Balance-v0",
+                "demos": 5,
+                "collect_horizon": 50,
+                "horizons": [10, 20],
+            }
+        ],
+    }
+    values.update(changes)
+    return values

@@ -8,26 +8,7 @@ from dopr_robot.errors import UserError
 from dopr_robot.study.config import PRESETS, load_study, preset_path, study_from_dict
 from dopr_robot.study.plan import cells, compared_optimizers, run_configs, tuning_runs
 
-
-def _minimal(**changes) -> dict:
-    values = {
-        "name": "t",
-        "tuning_seeds": 2,
-        "verdict_seeds": 3,
-        "pairs": [["adamw", "dopr-adamw"]],
-        "optimizers": {"adamw": {"lr": [1e-3]}, "dopr-adamw": {"lr": [1e-3, 3e-3]}},
-        "tasks": [
-            {
-                "name": "balance",
-                "env_id": "dopr_robot/Balance-v0",
-                "demos": 5,
-                "collect_horizon": 50,
-                "horizons": [10, 20],
-            }
-        ],
-    }
-    values.update(changes)
-    return values
+from .conftest import minimal_study
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -88,7 +69,7 @@ def test_extends_merges_tables_and_refuses_what_it_cannot_use(tmp_path):
 
 
 def test_grid_expansion_and_run_settings(tmp_path):
-    config = study_from_dict(_minimal(conditioning=[1.0, 10.0]))
+    config = study_from_dict(minimal_study(conditioning=[1.0, 10.0]))
     assert len(cells(config)) == 2
     # cells x (lrs of both optimizers) x tuning seeds
     assert len(tuning_runs(config)) == 2 * (1 + 2) * 2
@@ -105,7 +86,7 @@ def test_labelled_optimizer_settings_pass_kwargs(tmp_path):
         "adamw": {"lr": [1e-3]},
         "dopr-g": {"name": "dopr-adamw", "lr": [1e-3], "kwargs": {"gamma": 0.3}},
     }
-    config = study_from_dict(_minimal(optimizers=optimizers, pairs=[["adamw", "dopr-g"]]))
+    config = study_from_dict(minimal_study(optimizers=optimizers, pairs=[["adamw", "dopr-g"]]))
     train, _ = run_configs(config, tmp_path, tuning_runs(config)[-1])
     assert train.optimizer == "dopr-adamw" and train.optimizer_kwargs == {"gamma": 0.3}
 
@@ -135,16 +116,16 @@ def test_labelled_optimizer_settings_pass_kwargs(tmp_path):
 )
 def test_bad_configs_are_one_sentence(changes, message):
     with pytest.raises(UserError, match=message):
-        study_from_dict(_minimal(**changes))
+        study_from_dict(minimal_study(**changes))
 
 
 def test_bad_task_and_files(tmp_path):
-    task = dict(_minimal()["tasks"][0], env_id="dopr_robot/Nope-v0")
+    task = dict(minimal_study()["tasks"][0], env_id="dopr_robot/Nope-v0")
     with pytest.raises(UserError, match="Nope"):
-        study_from_dict(_minimal(tasks=[task]))
-    task = dict(_minimal()["tasks"][0], horizons=[20, 10])
+        study_from_dict(minimal_study(tasks=[task]))
+    task = dict(minimal_study()["tasks"][0], horizons=[20, 10])
     with pytest.raises(UserError, match="increasing"):
-        study_from_dict(_minimal(tasks=[task]))
+        study_from_dict(minimal_study(tasks=[task]))
     broken = tmp_path / "broken.toml"
     broken.write_text("name = ")
     with pytest.raises(UserError, match="not valid TOML"):

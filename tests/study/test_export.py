@@ -16,7 +16,8 @@ from dopr_robot.study.config import study_from_dict
 from dopr_robot.study.export import _toml
 from dopr_robot.study.plan import run_configs, tuning_runs
 from dopr_robot.study.runner import run_study
-from tests.study.test_config import _minimal
+
+from .conftest import minimal_study
 
 TINY_TRAIN = {"steps": 4, "batch_size": 8, "warmup_steps": 1, "val_every": 4,
               "checkpoint_every": 4, "log_every": 2}  # fmt: skip
@@ -24,7 +25,7 @@ TINY_TRAIN = {"steps": 4, "batch_size": 8, "warmup_steps": 1, "val_every": 4,
 
 def _tiny_study():
     return study_from_dict(
-        _minimal(
+        minimal_study(
             tuning_seeds=1,
             verdict_seeds=2,
             budget=[0.5, 1.0],
@@ -50,7 +51,7 @@ def _tiny_study():
 
 
 def test_run_settings_round_trip_through_toml(tmp_path):
-    config = study_from_dict(_minimal())
+    config = study_from_dict(minimal_study())
     train, policy = run_configs(config, tmp_path, tuning_runs(config)[0])
     train_values = {**train.to_dict(), "optimizer_kwargs": {"gamma": 0.3, "statistic": "batch"}}
     tables = {"train": train_values, "policy": policy.to_dict()}

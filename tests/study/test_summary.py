@@ -16,7 +16,8 @@ from dopr_robot.study.summary import (
     lr_at_edge,
     probability_of_improvement,
 )
-from tests.study.test_config import _minimal
+
+from .conftest import minimal_study
 
 
 def _records(config, auc_by_optimizer_lr, missing=()):
@@ -39,7 +40,7 @@ def _records(config, auc_by_optimizer_lr, missing=()):
 
 
 def test_learning_rate_is_chosen_on_mean_validation_auc():
-    config = study_from_dict(_minimal())
+    config = study_from_dict(minimal_study())
     key = cells(config)[0].key
     records = _records(
         config,
@@ -61,7 +62,7 @@ def test_learning_rate_is_chosen_on_mean_validation_auc():
 
 
 def test_verdict_records_do_not_take_part_in_the_choice():
-    config = study_from_dict(_minimal())
+    config = study_from_dict(minimal_study())
     key = cells(config)[0].key
     records = _records(config, {("adamw", 1e-3): [0.2, 0.4], ("dopr-adamw", 1e-3): [0.3, 0.3],
                                 ("dopr-adamw", 3e-3): [0.2, 0.2]})  # fmt: skip
@@ -70,7 +71,7 @@ def test_verdict_records_do_not_take_part_in_the_choice():
 
 
 def test_ties_go_to_the_first_listed_lr_and_incomplete_lrs_are_not_chosen():
-    config = study_from_dict(_minimal())
+    config = study_from_dict(minimal_study())
     key = cells(config)[0].key
     tied = _records(
         config,
@@ -257,7 +258,7 @@ def test_a_grid_is_extended_at_a_winning_edge_at_most_twice():
     from dopr_robot.study.plan import base_grids, extended_lr
     from dopr_robot.study.summary import extend_grids
 
-    config = study_from_dict(_minimal())
+    config = study_from_dict(minimal_study())
     key = (cells(config)[0].key, "dopr-adamw")
     grids = base_grids(config)
     rising = {1e-3: [0.2, 0.22], 3e-3: [0.5, 0.52], 9e-3: [0.7, 0.72], 0.027: [0.9, 0.92]}
