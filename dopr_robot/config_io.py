@@ -10,12 +10,17 @@ expected, so the CLI prints it as one line with exit code 2.
 
 TOML has no null: a setting whose value may be None (`max_rows`, `perturbation`, ...) takes the
 word "none" there (`OrNone`).
+
+`differing_settings` is the one "resume with the same settings?" comparison: of a training run's
+sections (`train/run_dir.py`), of an evaluation's folder (`eval/sweep.py`) and of a study's
+directory (`study/runner.py`).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -123,21 +128,25 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
         raise UserError(f"{path} is not valid TOML ({error})") from None
 
 
-def differing_settings(saved: dict[str, Any], mine: dict[str, Any]) -> list[str]:
-    """Names whose values differ between two settings dicts (a name missing on one side counts);
-    what every "resume with the same settings" check reports."""
-    return sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
-
-
-def differing_settings_with_paths(
-    saved: dict[str, Any], mine: dict[str, Any], anchor: str, paths: tuple[str, ...]
+def differing_settings(
+    saved: dict[str, Any],
+    mine: dict[str, Any],
+    *,
+    ignored: Iterable[str] = (),
+    anchor: str | None = None,
+    paths: tuple[str, ...] = (),
 ) -> list[str]:
-    """`differing_settings` for settings that name a directory (`anchor`, e.g. a run's `out`)
-    and paths (e.g. its `data`): the anchor itself is not compared (it is where the thing is),
-    and a path counts as the same when it is the same file, or the same location relative to
-    the anchor — so a run or study moved or mounted elsewhere with its data still matches, and
-    so does a run moved away from data that stayed put."""
-    keys = (set(saved) | set(mine)) - {anchor}
+    """Names whose values differ between two settings dicts (a name missing on one side counts):
+    what every "resume with the same settings" check reports. `ignored` names are compared on
+    neither side (settings that change no result, or that a resume may change).
+
+    Settings that name a directory (`anchor`, e.g. a run's `out`) and paths (`paths`, e.g. its
+    `data`): the anchor itself is not compared (it is where the thing is), and a path counts as
+    the same when it is the same file, or the same location relative to the anchor — so a run or
+    study moved or mounted elsewhere with its data still matches, and so does a run moved away
+    from data that stayed put."""
+    skipped = set(ignored) | ({anchor} if anchor is not None else set())
+    keys = (set(saved) | set(mine)) - skipped
     plain = [k for k in keys if k not in paths and saved.get(k) != mine.get(k)]
     moved = [
         k
@@ -147,13 +156,13 @@ def differing_settings_with_paths(
     return sorted(plain + moved)
 
 
-def _same_path(saved: dict[str, Any], mine: dict[str, Any], key: str, anchor: str) -> bool:
+def _same_path(saved: dict[str, Any], mine: dict[str, Any], key: str, anchor: str | None) -> bool:
     """Same file, or — when both sides name their anchor — the same place relative to it."""
     if not (isinstance(saved.get(key), str) and isinstance(mine.get(key), str)):
         return False
     if os.path.abspath(saved[key]) == os.path.abspath(mine[key]):
         return True
-    if not (saved.get(anchor) and mine.get(anchor)):
+    if anchor is None or not (saved.get(anchor) and mine.get(anchor)):
         return False
     return _relative(saved[key], saved[anchor]) == _relative(mine[key], mine[anchor])
 

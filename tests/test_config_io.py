@@ -58,10 +58,10 @@ def test_flag_text_is_read_as_the_field_type():
 
 
 def test_paths_compare_relative_to_their_anchor_and_follow_a_move(tmp_path):
-    from dopr_robot.config_io import differing_settings_with_paths, moved_path
+    from dopr_robot.config_io import differing_settings, moved_path
 
     def differing(saved, mine):
-        return differing_settings_with_paths(saved, mine, "out", ("data",))
+        return differing_settings(saved, mine, anchor="out", paths=("data",))
 
     old = {"data": "/a/study/data/x.zarr", "out": "/a/study/runs/r", "lr": 1.0}
     moved = {"data": "/b/moved/data/x.zarr", "out": "/b/moved/runs/r", "lr": 1.0}

@@ -105,19 +105,19 @@ def add_parser(commands) -> None:
 def _merged(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     from ..config_io import moved_path
     from ..train import load_toml
-    from ..train.checkpoint import read_config
+    from ..train.run_dir import CONFIG, RunDir, with_old_meanings
 
     values: dict[str, dict[str, Any]] = {"train": {}, "policy": {}}
     if args.resume:  # start from what the run was started with; what is given must match it
-        if not (args.out / "config.json").exists():
-            raise UserError(f"{args.out} is not a training run (no config.json); nothing to resume")
-        saved = read_config(args.out)
+        run = RunDir(args.out)
+        if not run.config.exists():
+            raise UserError(f"{args.out} is not a training run (no {CONFIG}); nothing to resume")
+        saved = with_old_meanings(run.read_config())  # runs from before a setting existed
         values["train"], values["policy"] = dict(saved["train"]), dict(saved["policy"])
         if saved["train"].get("data") and saved["train"].get("out"):  # the run may have moved
             values["train"]["data"] = moved_path(
                 saved["train"]["data"], saved["train"]["out"], args.out
             )
-        values["policy"] = PolicyConfig.saved_settings(saved)  # runs from before a setting
     elif args.data is None:
         raise UserError("--data is required (except with --resume)")
     if args.recipe:

@@ -15,6 +15,7 @@ from typing import Any
 from matplotlib.figure import Figure  # pyplot-free: the caller's backend is left alone
 
 from ..errors import UserError
+from ..train.run_dir import RunDir
 from .config import EvalConfig
 from .results import read_results
 from .stats import spearman
@@ -22,10 +23,10 @@ from .sweep import evaluate
 
 
 def evaluate_checkpoints(run: Path, config: EvalConfig, progress: bool = True) -> dict[str, Any]:
-    folders = sorted((Path(run) / "checkpoints").glob("step_*"))
+    folders = RunDir(run).checkpoints_newest_first()[::-1]  # finished ones, oldest first
     if not folders:
         raise UserError(f"{run} holds no checkpoints")
-    out = Path(config.out or Path(run) / "eval" / f"checkpoints-{config.split}")
+    out = Path(config.out or RunDir(run).eval_dir(f"checkpoints-{config.split}"))
     rows = []
     for folder in folders:
         sweep_out = out / folder.name

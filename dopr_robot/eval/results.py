@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..provenance import versions
+from ..train.run_dir import TRAINER_STATE
 from .episode import row_fields
 from .schema import SCHEMA_ID, upgrade, validate
 from .stats import area_under_curve, h50, wilson_interval
@@ -22,7 +23,7 @@ def build_results(config, checkpoint, saved, env_id, env_kwargs, seeds, rows, la
     """results.json's content from the episode rows (episodes.jsonl), for the seeds asked for."""
     wanted = set(seeds)
     cells, curves = _cells_and_curves(config, [r for r in rows if r["seed"] in wanted], latency)
-    state_path = checkpoint / "trainer_state.json"
+    state_path = checkpoint / TRAINER_STATE
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     return {
         "schema": SCHEMA_ID,

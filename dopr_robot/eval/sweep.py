@@ -29,11 +29,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config_io import differing_settings_with_paths
+from ..config_io import differing_settings
 from ..devices import resolve_device
 from ..disk import write_text_atomically, writing
 from ..errors import UserError
 from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
+from ..train.run_dir import RunDir
 from .agents import PolicyAgent
 from .config import EvalConfig
 from .environment import check_env_fits_policy, resolve_environment, with_images_if_read
@@ -46,18 +47,22 @@ from .video import tile, write_video
 
 #: settings added after sweeps were first saved, and what an older saved sweep meant by them
 EVAL_BEFORE_THEY_EXISTED = {"env_settings": {}}
+#: settings that change no episode: a resume may change them
+NOT_COMPARED = ("video", "device", "bf16")
 
 
 def _check_same_config(path: Path, config: EvalConfig) -> None:
     """A resumed sweep must be the sweep that was started; the first run records it."""
-    mine = {k: v for k, v in config.to_dict().items() if k not in ("video", "device", "bf16")}
+    mine = {k: v for k, v in config.to_dict().items() if k not in NOT_COMPARED}
     if not path.exists():
         path.write_text(json.dumps(mine, indent=2))
         return
     # settings added later meant, for sweeps started before them, what their defaults mean
     saved = {**EVAL_BEFORE_THEY_EXISTED, **json.loads(path.read_text())}
     # the checkpoint counts relative to the output folder, so a moved run still resumes
-    differing = differing_settings_with_paths(saved, mine, "out", ("checkpoint",))
+    differing = differing_settings(
+        saved, mine, ignored=NOT_COMPARED, anchor="out", paths=("checkpoint",)
+    )
     if differing:
         raise UserError(
             f"{path.parent} was started with other settings ({', '.join(differing)}); resume "
@@ -123,7 +128,8 @@ def prepare_sweep(config: EvalConfig, resume: bool, overwrite: bool) -> SweepPla
     device = resolve_device(config.device)  # before anything is written
     checkpoint = resolve_checkpoint(config.checkpoint)
     saved = read_config(checkpoint)
-    env_id, env_kwargs = resolve_environment(config, saved["train"], checkpoint.parent.parent)
+    run = RunDir.of_checkpoint(checkpoint)
+    env_id, env_kwargs = resolve_environment(config, saved["train"], run.path)
     policy = load_policy(checkpoint, ema=config.ema, device=device)
     env_kwargs = with_images_if_read(env_id, env_kwargs, policy)
     fps = check_env_fits_policy(env_id, env_kwargs, policy, min(config.task_horizons))
@@ -131,9 +137,7 @@ def prepare_sweep(config: EvalConfig, resume: bool, overwrite: bool) -> SweepPla
         raise UserError(
             f"--execute must be between 1 and the policy's Ta={policy.config.action_horizon}"
         )
-    out = Path(
-        config.out or checkpoint.parent.parent / "eval" / f"{checkpoint.name}-{config.split}"
-    )
+    out = Path(config.out or run.sweep_dir(checkpoint, config.split))
     if out.exists() and any(out.iterdir()) and not resume:
         if not overwrite:
             raise UserError(f"{out} already exists; pass --resume to finish it or --overwrite")

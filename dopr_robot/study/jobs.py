@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config_io import differing_settings, differing_settings_with_paths
 from ..envs.collect import collect
 from ..errors import UserError
 from ..eval.config import EvalConfig
 from ..eval.sweep import evaluate
-from ..policies import PolicyConfig
 from ..stop import die_with_parent
 from ..train import TrainingDiverged, train
-from ..train.checkpoint import checkpoint_dir, latest_checkpoint
+from ..train.checkpoint import read_trainer_state
+from ..train.run_dir import RunDir, differing_run_settings
 from .config import StudyConfig, TaskSpec
 from .plan import Run, collect_config, data_path, run_configs, task_of
 
@@ -49,11 +49,11 @@ def collect_task(task: TaskSpec, root: str) -> dict:
 
 
 def finished_step(directory: Path) -> int | None:
-    checkpoint = latest_checkpoint(directory) if directory.exists() else None
+    """The step of the run's newest checkpoint; None before its first."""
+    checkpoint = RunDir(directory).latest_checkpoint()
     if checkpoint is None:
         return None
-    state = json.loads((checkpoint / "trainer_state.json").read_text())
-    return int(state["step"])
+    return int(read_trainer_state(checkpoint)["step"])
 
 
 def diverged(directory: Path) -> dict | None:
@@ -64,13 +64,12 @@ def diverged(directory: Path) -> dict | None:
 def train_and_validate(config: StudyConfig, root: str, run: Run) -> dict:
     """A tuning run: train it (or finish it), then evaluate it on the validation seeds."""
     root_path = Path(root)
-    seconds: dict[str, float] = {}
-    with timed(seconds, "train"):
-        directory = _train(config, root_path, run)
-    if diverged(directory) is None:
+
+    def validate(seconds: dict[str, float]) -> None:
         with timed(seconds, "validation episodes"):
             _evaluate(config, root_path, run, "validation", video=False)
-    return {"job": f"tune {directory.relative_to(root_path / 'runs')}", "seconds": seconds}
+
+    return _train_then(config, root_path, run, "tune", validate)
 
 
 def train_and_test(config: StudyConfig, root: str, run: Run, video: bool) -> dict:
@@ -78,18 +77,34 @@ def train_and_test(config: StudyConfig, root: str, run: Run, video: bool) -> dic
     its earlier budget checkpoints on the same test seeds (success vs training step; the last
     budget point is the verdict's own evaluation)."""
     root_path = Path(root)
-    seconds: dict[str, float] = {}
-    with timed(seconds, "train"):
-        directory = _train(config, root_path, run)
-    if diverged(directory) is None:
+    task = task_of(config, run.cell.task)
+
+    def test(seconds: dict[str, float]) -> None:
         with timed(seconds, "test episodes"):
             _evaluate(config, root_path, run, "test", video=video)
-        task = task_of(config, run.cell.task)
         with timed(seconds, "budget checkpoints"):
             for step in config.budget_steps(task):
                 if step != config.train_steps(task):
                     _evaluate(config, root_path, run, "test", video=False, step=step)
-    return {"job": f"verdict {directory.relative_to(root_path / 'runs')}", "seconds": seconds}
+
+    return _train_then(config, root_path, run, "verdict", test)
+
+
+def _train_then(
+    config: StudyConfig,
+    root: Path,
+    run: Run,
+    job: str,
+    evaluations: Callable[[dict[str, float]], None],
+) -> dict:
+    """Train the run (or finish it), then, unless it diverged, run its `evaluations`; returns
+    the progress line's dict with the wall seconds per kind of work."""
+    seconds: dict[str, float] = {}
+    with timed(seconds, "train"):
+        directory = _train(config, root, run)
+    if diverged(directory) is None:
+        evaluations(seconds)
+    return {"job": f"{job} {directory.relative_to(root / 'runs')}", "seconds": seconds}
 
 
 @contextmanager
@@ -121,24 +136,18 @@ def _train(config: StudyConfig, root_path: Path, run: Run) -> Path:
 
 
 def _check_trained_as_planned(directory: Path, train: dict, policy: dict) -> None:
-    """A run trained elsewhere (exported commands) or by hand must be the run the study plans."""
-    path = directory / "config.json"
-    if not path.exists():
+    """A run trained elsewhere (exported commands) or by hand must be the run the study plans;
+    a moved study (runs and data together) is the same study."""
+    run = RunDir(directory)
+    if not run.config.exists():
         return
-    saved = json.loads(path.read_text())
-    if "policy" in saved:  # settings added since the run was trained take their old meaning
-        saved["policy"] = PolicyConfig.saved_settings(saved, policy)
-    for section, planned in (("train", train), ("policy", policy)):
-        theirs = saved.get(section, {})
-        if section == "train":  # a moved study (runs and data together) is the same study
-            differing = differing_settings_with_paths(theirs, planned, "out", ("data",))
-        else:
-            differing = differing_settings(theirs, planned)
-        if differing:
-            raise UserError(
-                f"{directory} was trained with other {section} settings ({', '.join(differing)}) "
-                "than this study plans; move it away or rerun the study with --overwrite"
-            )
+    found = differing_run_settings(run.read_config(), {"train": train, "policy": policy})
+    if found is not None:
+        section, differing = found
+        raise UserError(
+            f"{directory} was trained with other {section} settings ({', '.join(differing)}) "
+            "than this study plans; move it away or rerun the study with --overwrite"
+        )
 
 
 def _evaluate(
@@ -147,7 +156,7 @@ def _evaluate(
     """One sweep of the run's last checkpoint (or of the one at `step`, into eval/budget/)."""
     task = task_of(config, run.cell.task)
     if step is not None:
-        out, checkpoint = run.budget_dir(root, step), checkpoint_dir(run.directory(root), step)
+        out, checkpoint = run.budget_dir(root, step), RunDir(run.directory(root)).checkpoint(step)
     else:
         out = run.validation_dir(root) if split == "validation" else run.test_dir(root)
         checkpoint = run.directory(root)

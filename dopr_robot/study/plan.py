@@ -31,7 +31,8 @@ from pathlib import Path
 from ..envs.config import CollectConfig
 from ..envs.registry import PERTURBATION_LEVELS
 from ..policies import PolicyConfig
-from ..train import TrainConfig
+from ..train import RunDir, TrainConfig
+from ..train.run_dir import checkpoint_name
 from .config import StudyConfig, TaskSpec
 
 
@@ -74,13 +75,13 @@ class Run:
         )
 
     def validation_dir(self, root: Path) -> Path:
-        return self.directory(root) / "eval" / "validation"
+        return RunDir(self.directory(root)).eval_dir("validation")
 
     def test_dir(self, root: Path) -> Path:
-        return self.directory(root) / "eval" / "test"
+        return RunDir(self.directory(root)).eval_dir("test")
 
     def budget_dir(self, root: Path, step: int) -> Path:
-        return self.directory(root) / "eval" / "budget" / f"step_{step:07d}"
+        return RunDir(self.directory(root)).eval_dir("budget") / checkpoint_name(step)
 
 
 def compared_optimizers(config: StudyConfig) -> list[str]:
@@ -179,7 +180,7 @@ def run_configs(config: StudyConfig, root: Path, run: Run) -> tuple[TrainConfig,
             **train_values,
             "data": str(data_path(root, task).resolve()),
             "out": str(run.directory(root).resolve()),  # with data: both absolute, compared
-            # relative to each other (differing_settings_with_paths), so a study may move
+            # relative to each other (differing_run_settings), so a study may move
             "optimizer": spec.name,
             "optimizer_kwargs": {**train_values.get("optimizer_kwargs", {}), **spec.kwargs},
             "lr": run.lr,

@@ -53,8 +53,7 @@ def prepare_directory(config: StudyConfig, root: Path, overwrite: bool) -> None:
             raise UserError(f"{root} exists and is not a study directory; choose another --out")
         else:
             saved = json.loads(record.read_text())
-            mine = _comparable(config)
-            differing = differing_settings(saved, mine)
+            differing = differing_settings(saved, _comparable(config), ignored=NOT_COMPARED)
             if differing:
                 raise UserError(
                     f"{root} holds a study started with other settings ({', '.join(differing)}); "

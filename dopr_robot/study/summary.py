@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import UserError
 from ..eval.results import read_results
 from ..eval.stats import area_under_curve, h_at_level, spearman
-from ..train import TrainConfig
+from ..train import RunDir, TrainConfig
 from .config import StudyConfig
 from .convergence import Curves, cell_verdicts, median_interval, target_from_tuning
 from .intervals import mean_interval
@@ -83,7 +83,7 @@ def run_record(config: StudyConfig, root: Path, run: Run) -> dict[str, Any]:
         "directory": str(directory.relative_to(root)),
         "diverged": diverged(directory) is not None,
     }
-    record.update(_val_losses(directory / "metrics.jsonl"))
+    record.update(_val_losses(RunDir(directory).metrics))
     for split, out in (("validation", run.validation_dir(root)), ("test", run.test_dir(root))):
         record[split], record[f"{split}_auc"] = _curve(
             out, horizons, record["diverged"], config.metric
@@ -347,7 +347,7 @@ def _tuned_stats(label, lr, seed_records, task, selection) -> dict[str, Any]:
             "best_val_loss": _mean([r["best_val_loss"] for r in seed_records]),
             "final_val_loss": _mean([r["final_val_loss"] for r in seed_records]),
             "diverged": sum(r["diverged"] for r in seed_records),
-            "test_dirs": [str(Path(r["directory"]) / "eval" / "test") for r in seed_records],
+            "test_dirs": [str(RunDir(r["directory"]).eval_dir("test")) for r in seed_records],
         }
     )
     return stats

@@ -7,8 +7,9 @@
         config.json            policy config, train config, data shapes, versions
         trainer_state.json     step, last losses
 
-The directory is written under a temporary name and renamed when complete, so a crash never
-leaves a half checkpoint, and `latest_checkpoint` only ever sees finished ones. A file damaged
+Where checkpoints live in a run, and their file names, are `run_dir.py`'s. The directory is
+written under a temporary name and renamed when complete, so a crash never leaves a half
+checkpoint, and `RunDir.latest_checkpoint` only ever sees finished ones. A file damaged
 afterwards (a disk fault, a copy cut short) is a `BrokenCheckpoint` sentence naming the file;
 `Trainer.resume` then sets that checkpoint aside as `step_<n>.broken` (never deleted, never
 rewritten over) and resumes from the newest one that loads (`set_aside`).
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import uuid
 from pathlib import Path
@@ -31,8 +31,7 @@ from safetensors.torch import load_file, save_file
 from ..disk import writing
 from ..errors import UserError
 from ..policies import Policy, PolicyConfig, ShapeMeta, build_policy
-
-STEP_DIR = re.compile(r"^step_(\d{7,})$")
+from .run_dir import CONFIG, TRAINER_STATE, RunDir
 
 
 def save_weights(module: torch.nn.Module, path: Path) -> None:
@@ -73,10 +72,6 @@ def load_weights(module: torch.nn.Module, path: Path, device: str | torch.device
     module.load_state_dict(tensors, strict=True)
 
 
-def checkpoint_dir(run: Path, step: int) -> Path:
-    return Path(run) / "checkpoints" / f"step_{step:07d}"
-
-
 def save_checkpoint(
     run: Path,
     step: int,
@@ -86,8 +81,8 @@ def save_checkpoint(
     config: dict[str, Any],
     trainer_state: dict[str, Any],
 ) -> Path:
-    target = checkpoint_dir(run, step)
-    previous = latest_checkpoint(run)
+    target = RunDir(run).checkpoint(step)
+    previous = RunDir(run).latest_checkpoint()
     kept = (
         f"the newest complete checkpoint, {previous}, is intact; free space and rerun with --resume"
         if previous is not None
@@ -108,8 +103,8 @@ def _write_checkpoint(target, step, policy, ema, optimizer_state, config, traine
         if ema is not None:
             save_weights(ema, work / "ema.safetensors")
         torch.save(optimizer_state, work / "optimizer.pt")
-        (work / "config.json").write_text(json.dumps(config, indent=2))
-        (work / "trainer_state.json").write_text(json.dumps({"step": step, **trainer_state}))
+        (work / CONFIG).write_text(json.dumps(config, indent=2))
+        (work / TRAINER_STATE).write_text(json.dumps({"step": step, **trainer_state}))
         if target.exists():  # rewriting the same step (a resumed run reaching it again)
             shutil.rmtree(target)
         os.replace(work, target)
@@ -118,22 +113,9 @@ def _write_checkpoint(target, step, policy, ema, optimizer_state, config, traine
             shutil.rmtree(work)
 
 
-def checkpoints_newest_first(run: Path) -> list[Path]:
-    folder = Path(run) / "checkpoints"
-    if not folder.is_dir():
-        return []
-    steps = [(int(m.group(1)), p) for p in folder.iterdir() if (m := STEP_DIR.match(p.name))]
-    return [path for _, path in sorted(steps, reverse=True)]
-
-
-def latest_checkpoint(run: Path) -> Path | None:
-    found = checkpoints_newest_first(run)
-    return found[0] if found else None
-
-
 def set_aside(checkpoint: Path) -> Path:
     """Rename a broken checkpoint out of the way (`step_<n>.broken`, `.broken-2`, ...): kept for
-    a look, invisible to `latest_checkpoint`, and not overwritten when training reaches that
+    a look, invisible to `RunDir.latest_checkpoint`, and not overwritten when training reaches that
     step again."""
     target = checkpoint.with_name(checkpoint.name + ".broken")
     count = 1
@@ -145,7 +127,7 @@ def set_aside(checkpoint: Path) -> Path:
 
 
 def read_trainer_state(checkpoint: Path) -> dict[str, Any]:
-    path = Path(checkpoint) / "trainer_state.json"
+    path = Path(checkpoint) / TRAINER_STATE
     try:
         state = json.loads(path.read_text())
         int(state["step"])
@@ -161,18 +143,18 @@ def resolve_checkpoint(path: str | Path) -> Path:
         raise UserError(f"{path} does not exist")
     if (path / "model.safetensors").exists():
         return path
-    latest = latest_checkpoint(path)
+    latest = RunDir(path).latest_checkpoint()
     if latest is None:
         raise UserError(f"{path} holds no checkpoint")
     return latest
 
 
 def read_config(checkpoint: Path) -> dict[str, Any]:
-    path = Path(checkpoint) / "config.json"
+    path = Path(checkpoint) / CONFIG
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise BrokenCheckpoint(f"{checkpoint} is not a checkpoint (no config.json)") from None
+        raise BrokenCheckpoint(f"{checkpoint} is not a checkpoint (no {CONFIG})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BrokenCheckpoint(f"{path} is not valid JSON ({error})") from None
 

@@ -32,7 +32,6 @@ import torch.distributed as dist
 from diffusers.optimization import get_cosine_schedule_with_warmup
 
 from .. import stop
-from ..config_io import differing_settings, differing_settings_with_paths
 from ..datasets import ReplayBuffer, SequenceDataset, split_episodes
 from ..devices import resolve_device
 from ..disk import write_text_atomically, writing
@@ -45,9 +44,6 @@ from ..torch_compat import foreach_mul_, foreach_norm, set_last_lr
 from . import fast_path
 from .checkpoint import (
     BrokenCheckpoint,
-    checkpoint_dir,
-    checkpoints_newest_first,
-    latest_checkpoint,
     load_optimizer_state,
     load_weights,
     read_config,
@@ -57,10 +53,9 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .ema import EMA
+from .run_dir import RunDir, differing_run_settings
 
 VAL_SEED_OFFSET = 10_000_019  # validation noise: fixed, and never a training step's
-# train settings added since a checkpoint may have been written, with the meaning they had then
-TRAIN_BEFORE_THEY_EXISTED = {"fast_path": False}
 
 
 class TrainingDiverged(UserError):
@@ -128,7 +123,7 @@ class Trainer:
         self.progress = progress
         self.device = _rank_device(resolve_device(train.device))
         self.rank = _start_distributed(self.device)
-        self.run = Path(train.out)
+        self.run = RunDir(train.out)
         buffer = ReplayBuffer.open(train.data)
         self.shape_meta = shape_meta_of(buffer, policy.obs_keys)
         train_episodes, val_episodes = split_episodes(
@@ -223,7 +218,7 @@ class Trainer:
     def save(self, trainer_state: dict[str, Any]) -> Path:
         state = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
         return save_checkpoint(
-            self.run,
+            self.run.path,
             self.step,
             self.policy,
             self.ema.model if self.ema else None,
@@ -240,9 +235,9 @@ class Trainer:
         `steps` may grow (extending a finished run): the cosine schedule is then recomputed over
         the new total, so the lr at the resumed step rises from where the old schedule had
         decayed it (near 0 at the old end) to the new schedule's value at that step."""
-        candidates = checkpoints_newest_first(self.run)
+        candidates = self.run.checkpoints_newest_first()
         if not candidates:
-            raise UserError(f"{self.run} holds no checkpoint to resume from")
+            raise UserError(f"{self.run.path} holds no checkpoint to resume from")
         problems = []
         for checkpoint in candidates:
             try:
@@ -255,33 +250,26 @@ class Trainer:
             if problems:
                 print(f"dopr-robot: resuming from {checkpoint}", file=sys.stderr)
             return saved_steps
-        raise UserError(f"{self.run}: no checkpoint loads ({'; '.join(problems)})")
+        raise UserError(f"{self.run.path}: no checkpoint loads ({'; '.join(problems)})")
 
     def _check_settings(self, checkpoint: Path, saved: dict[str, Any]) -> Any:
         mine = self.config_record()
-        if "policy" in saved:  # settings added since the run started take their old meaning
-            saved["policy"] = PolicyConfig.saved_settings(saved, mine["policy"])
         saved_steps = saved.get("train", {}).get("steps")
         if isinstance(saved_steps, int) and self.train_config.steps < saved_steps:
             raise UserError(
                 f"{checkpoint} was started for {saved_steps} steps; a resume may extend a run "
                 f"(more --steps) but not shorten it to {self.train_config.steps}"
             )
-        for section in ("policy", "train", "shape_meta"):
-            theirs, ours = saved.get(section, {}), mine[section]
-            if section == "train":
-                # a larger `steps` extends the run: the only setting a resume may change; and
-                # a run moved with (or away from) its data still resumes
-                theirs = {**TRAIN_BEFORE_THEY_EXISTED, **theirs, "steps": ours.get("steps")}
-                differing = differing_settings_with_paths(theirs, ours, "out", ("data",))
-            else:
-                differing = differing_settings(theirs, ours)
-            if differing:
-                raise UserError(
-                    f"{checkpoint} was written with other {section} settings "
-                    f"({', '.join(differing)}); resume with the same settings or train into a "
-                    "new --out"
-                )
+        # a larger `steps` extends the run: the only setting a resume may change
+        sections = {name: mine[name] for name in ("policy", "train", "shape_meta")}
+        found = differing_run_settings(saved, sections, train_ignored=("steps",))
+        if found is not None:
+            section, differing = found
+            raise UserError(
+                f"{checkpoint} was written with other {section} settings "
+                f"({', '.join(differing)}); resume with the same settings or train into a "
+                "new --out"
+            )
         return saved_steps
 
     def _load_checkpoint(self, checkpoint: Path) -> Any:
@@ -303,7 +291,7 @@ class Trainer:
                 group["lr"] = lr
             set_last_lr(scheduler, lrs)
         self.step = step
-        _truncate_metrics(self.run / "metrics.jsonl", self.step)
+        _truncate_metrics(self.run.metrics, self.step)
         return saved_steps
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -329,7 +317,7 @@ class Trainer:
         if not self._finite(loss, loss_value):
             raise TrainingDiverged(
                 f"the loss became {loss_value} at step {self.step}; stopped, and the last good "
-                f"checkpoint is {latest_checkpoint(self.run) or 'none (none was written yet)'}"
+                f"checkpoint is {self.run.latest_checkpoint() or 'none (none was written yet)'}"
                 "; try a lower lr or stronger grad_clip"
             )
         self.optimizer.zero_grad(set_to_none=True)
@@ -409,7 +397,7 @@ class Trainer:
         bar = self._bar()
         last: dict[str, float] = {"loss": float("nan")}
         started, started_step = time.perf_counter(), self.step
-        checkpoint = latest_checkpoint(self.run)
+        checkpoint = self.run.latest_checkpoint()
         # a stop signal waits for the step to end (one process only: DDP ranks would disagree)
         waits = stop.deferred() if self.rank.world == 1 else nullcontext()
         try:
@@ -434,7 +422,7 @@ class Trainer:
             if metrics:
                 metrics.close()
         return TrainResult(
-            self.run,
+            self.run.path,
             self.step,
             last["loss"],
             self.last_val.get("val_loss"),
@@ -461,7 +449,7 @@ class Trainer:
     def _stop(self, signal_number: int, checkpoint: Path | None, last: dict[str, float]) -> None:
         """A stop signal arrived during the step that just ended: write a last checkpoint at
         this step (unless one was just written) and raise `Stopped` saying so."""
-        if checkpoint is None or checkpoint != checkpoint_dir(self.run, self.step):
+        if checkpoint is None or checkpoint != self.run.checkpoint(self.step):
             checkpoint = self.save({"loss": last["loss"], **self.last_val})
         raise stop.Stopped(
             signal_number,
@@ -480,16 +468,16 @@ class Trainer:
 class _MetricsLog:
     """metrics.jsonl (one JSON object per line), and TensorBoard scalars when asked for."""
 
-    def __init__(self, run: Path, tensorboard: bool):
-        run.mkdir(parents=True, exist_ok=True)
-        self.file = (run / "metrics.jsonl").open("a")
+    def __init__(self, run: RunDir, tensorboard: bool):
+        run.path.mkdir(parents=True, exist_ok=True)
+        self.file = run.metrics.open("a")
         self.writer = None
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
                 raise UserError("tensorboard = true needs the tensorboard package") from None
-            self.writer = SummaryWriter(str(run / "tensorboard"))
+            self.writer = SummaryWriter(str(run.tensorboard))
 
     def write(self, record: dict[str, float]) -> None:
         with writing(
@@ -553,24 +541,22 @@ def _rank_zero() -> bool:
 def _train(
     train_config: TrainConfig, policy_config: PolicyConfig, resume: bool, progress: bool
 ) -> TrainResult:
-    run = Path(train_config.out)
+    run = RunDir(train_config.out)
     trainer = Trainer(train_config, policy_config, progress)
     if resume:
         started_for = trainer.resume()
         if started_for is not None and train_config.steps > started_for and trainer.rank.main:
-            write_text_atomically(
-                run / "config.json", json.dumps(trainer.config_record(), indent=2)
-            )
+            write_text_atomically(run.config, json.dumps(trainer.config_record(), indent=2))
             if progress:
                 print(
-                    f"{run}: extending from {started_for} to {train_config.steps} steps; the "
+                    f"{run.path}: extending from {started_for} to {train_config.steps} steps; the "
                     f"cosine lr schedule now decays to 0 at step {train_config.steps}, so the lr "
                     f"at step {trainer.step} is the new schedule's "
                     f"({trainer.scheduler.get_last_lr()[0]:.3g}), not the old one's"
                 )
     elif trainer.rank.main:
-        run.mkdir(parents=True, exist_ok=True)
-        write_text_atomically(run / "config.json", json.dumps(trainer.config_record(), indent=2))
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_text_atomically(run.config, json.dumps(trainer.config_record(), indent=2))
     try:
         return trainer.fit()
     finally:

@@ -95,3 +95,18 @@ def test_the_clip_gives_clip_grad_norms_numbers(store, tmp_path, limit):
     assert trainer._clip_gradients(limit) == torch_norm
     for p, ref in zip(params, reference, strict=True):
         assert torch.equal(p.grad, ref.grad)
+
+
+def test_train_resume_gives_a_run_from_before_the_fast_path_its_old_meaning(store, tmp_path):
+    """`train --resume` starts from the run's saved settings as they were meant: a run written
+    before `fast_path` existed goes on with fast_path = false, no flag needed."""
+    from dopr_robot.cli import main
+
+    run = tmp_path / "old"
+    run_training(config(store, run, steps=3, fast_path=False), POLICY, progress=False)
+    for saved in (run / "config.json", latest_checkpoint(run) / "config.json"):
+        record = json.loads(saved.read_text())
+        del record["train"]["fast_path"]
+        saved.write_text(json.dumps(record))
+    assert main(["train", "--out", str(run), "--resume", "--steps", "6", "--quiet"]) == 0
+    assert json.loads((run / "config.json").read_text())["train"]["fast_path"] is False

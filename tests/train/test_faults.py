@@ -23,8 +23,7 @@ import torch
 
 from dopr_robot.envs.collect import collect
 from dopr_robot.envs.config import CollectConfig
-from dopr_robot.train import latest_checkpoint, load_policy
-from dopr_robot.train.checkpoint import checkpoint_dir
+from dopr_robot.train import RunDir, latest_checkpoint, load_policy
 
 FLAGS = ["--batch-size", "16", "--warmup-steps", "2", "--val-every", "1000", "--mlp-width",
          "32", "--mlp-depth", "1", "--pred-horizon", "8", "--action-horizon", "4"]  # fmt: skip
@@ -68,7 +67,7 @@ def test_sigterm_writes_a_last_checkpoint_and_the_resume_is_bitwise(store, tmp_p
     assert len(lines) == 1 and lines[0].startswith("dopr-robot: stopped by SIGTERM; a last "), lines
     stopped_at = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["step"]
     assert 20 <= stopped_at < steps
-    assert latest_checkpoint(run) == checkpoint_dir(run, stopped_at)  # written at that step
+    assert latest_checkpoint(run) == RunDir(run).checkpoint(stopped_at)  # written at that step
     assert f"at step {stopped_at} " in lines[0]
 
     resumed = subprocess.run(
