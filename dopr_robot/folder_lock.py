@@ -1,4 +1,4 @@
-"""One writer per folder: a study, a training run, an evaluation or a demonstration store.
+"""One writer per folder: a study, a training run, or a demonstration store being resumed.
 
 `FolderLock(folder)` holds an exclusive `flock` on `<folder>/.dopr-robot.lock` for as long as
 the command runs. A second process asking for the same folder is refused with one sentence that

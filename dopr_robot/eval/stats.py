@@ -1,8 +1,9 @@
 """The toolkit's statistics, used by the evaluator and the study alike (scipy underneath).
 
 Closed-loop success: Wilson intervals, area under the success-vs-H curve, H50 and H at an
-absolute success level, Spearman's rho. (Statistics across training seeds — bootstrap intervals,
-permutation tests, power — live in `study/paired.py`, also on scipy.)
+absolute success level, Spearman's rho. (Statistics across training seeds live in the study:
+intervals in `study/intervals.py`, paired tests and the bootstrap in `study/paired.py`, the
+sooner / plateau / better rules in `study/convergence.py`, also on scipy.)
 
 - Wilson 95 % score interval for k successes in n episodes: unlike the normal approximation it
   stays inside [0, 1] and is honest at 0/n and n/n, which is where long-horizon cells live.

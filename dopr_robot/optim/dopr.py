@@ -83,8 +83,9 @@ class DoPr(GPOptimizer):
 
         for every eligible layer (Linear; Conv1d/Conv2d on unfolded patches), each step t:
           (conv_factor = kron: convolutions keep Σ ≈ A ⊗ T, channels ⊗ taps, each factor damped
-           by δ = √(1+γ) − 1 of its mean eigenvalue, so that the pair's mean added damping is
-           λ like a single factor's, and inverted on its own; M = G (A⁻¹ ⊗ T⁻¹))
+           by δ = √(1+γ_rel) − 1 of its mean eigenvalue (γ_rel = γ, or γ·C_in·k with
+           damping = "trace"), so that the pair's mean added damping is λ like a single
+           factor's, and inverted on its own; see factor.damped_inverses; M = G (A⁻¹ ⊗ T⁻¹))
           z      ← layer inputs (rows; [z, 1] with the homogeneous bias coordinate)
           if t mod k = 0:                                    (k = update_every)
             Σ_b  ← (1/n) Σ_i z_i z_iᵀ                        (float32; summed over micro-batches

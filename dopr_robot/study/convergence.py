@@ -52,7 +52,6 @@ from .paired import ALPHA, holm_adjusted, permutation_p
 
 TARGET_SHARE = 0.8
 MIN_TARGET = 0.1
-DEFAULT_MARGIN = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)

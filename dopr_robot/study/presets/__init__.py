@@ -1,1 +1,2 @@
-"""The study presets (quick, default, full) as package data; read with importlib.resources."""
+"""The study presets (quick, default, long, conditioning, full, benchmarks, benchmarks-cpu) as
+package data; read with importlib.resources."""
