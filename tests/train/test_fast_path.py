@@ -15,7 +15,7 @@ from dopr_robot.train import Trainer, latest_checkpoint
 from dopr_robot.train import fast_path as fast_path_module
 from dopr_robot.train import train as run_training
 
-from .test_trainer import POLICY, config
+from .conftest import POLICY, config
 
 UNET = POLICY.model_copy(update={"backbone": "unet", "unet_down_dims": [8, 16]})
 

@@ -23,7 +23,7 @@ from dopr_robot.train import EMA, TrainConfig, TrainingDiverged, latest_checkpoi
 from dopr_robot.train import train as run_training
 from dopr_robot.train.checkpoint import load_optimizer_state
 
-POLICY = PolicyConfig(mlp_width=32, mlp_depth=1, pred_horizon=8, action_horizon=4)
+from .conftest import POLICY, config
 
 
 @pytest.fixture(scope="module")
@@ -34,23 +34,6 @@ def store(tmp_path_factory):
     )
     collect(settings, path, progress=False)
     return path
-
-
-def config(store, out, **overrides) -> TrainConfig:
-    base = dict(
-        data=str(store),
-        out=str(out),
-        steps=6,
-        batch_size=16,
-        warmup_steps=2,
-        val_every=3,
-        checkpoint_every=3,
-        log_every=1,
-        val_batches=2,
-        val_ratio=0.2,
-        lr=1e-3,
-    )
-    return TrainConfig(**{**base, **overrides})
 
 
 def weights(run) -> bytes:
