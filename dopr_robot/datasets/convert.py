@@ -1,8 +1,9 @@
 """Converters into the toolkit's store: robomimic HDF5 → zarr, and zarr (format 2/3) → zarr.
 
-Both write to a temporary sibling of the output and rename it into place at the end, so a failed
-or interrupted conversion leaves nothing half-written, and `overwrite=True` replaces the old
-output only once the new one is complete. The input is only ever opened read-only.
+Both write to a temporary sibling of the output and rename it into place at the end
+(`output.py`), so a failed or interrupted conversion leaves nothing half-written, and
+`overwrite=True` replaces the old output only once the new one is complete. The input is only
+ever opened read-only.
 
 robomimic: `data/demo_<i>` groups taken in integer order of <i> (demo_10 after demo_9), actions →
 `action` (`action_key="actions_abs"` takes robomimic 0.5's absolute actions instead), chosen
@@ -17,11 +18,7 @@ there, and every filter is recorded in the store's attributes as episode indices
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import h5py
@@ -29,50 +26,17 @@ import numpy as np
 
 from .. import __version__
 from ..errors import DataError
+from .output import Progress, check_output, no_progress, write_output_atomically
 from .replay_buffer import ReplayBuffer
-from .store import is_zip, zip_directory
-
-Progress = Callable[[Iterator], Iterator]
-
-
-def _identity(iterable: Iterator) -> Iterator:
-    return iterable
-
-
-def check_output(source: Path, target: Path, overwrite: bool) -> None:
-    if source.resolve() == target.resolve():
-        raise DataError(f"input and output are the same path ({target})")
-    if target.exists() and not overwrite:
-        raise DataError(f"{target} already exists; pass --overwrite to replace it")
-
-
-def _write_atomically(target: Path, overwrite: bool, fill: Callable[[Path], None]) -> None:
-    """Build the output beside `target`, then move it into place (replacing only at the end)."""
-    work = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
-    directory = work.with_suffix(".dir") if is_zip(target) else work
-    try:
-        fill(directory)
-        if is_zip(target):
-            zip_directory(directory, work)
-            shutil.rmtree(directory)
-        if target.exists() and overwrite:
-            _remove(target)
-        os.replace(work, target)
-    finally:
-        for leftover in (work, directory):
-            if leftover.exists():
-                _remove(leftover)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
 
 
 def convert_zarr(
-    source, target, *, zarr_format: int = 3, overwrite: bool = False, progress: Progress = _identity
+    source,
+    target,
+    *,
+    zarr_format: int = 3,
+    overwrite: bool = False,
+    progress: Progress = no_progress,
 ) -> Path:
     """Copy a replay-buffer store (format 2 or 3, directory or zip) into a new store."""
     source, target = Path(source), Path(target)
@@ -89,7 +53,7 @@ def convert_zarr(
         for index in progress(range(buffer.n_episodes)):
             out.add_episode(buffer.get_episode(index))
 
-    _write_atomically(target, overwrite, fill)
+    write_output_atomically(target, overwrite, fill)
     return target
 
 
@@ -107,7 +71,7 @@ def convert_robomimic(
     action_key: str = "actions",
     zarr_format: int = 3,
     overwrite: bool = False,
-    progress: Progress = _identity,
+    progress: Progress = no_progress,
 ) -> Path:
     """robomimic HDF5 → replay-buffer store. `obs_keys` default: every low-dim obs key;
     `action_key`: the demo dataset stored as `action` (e.g. "actions_abs")."""
@@ -120,30 +84,11 @@ def convert_robomimic(
     except OSError as error:
         raise DataError(f"{source} is not a readable HDF5 file ({error})") from None
     with file:
-        if "data" not in file:
-            raise DataError(f"{source} has no 'data' group (not a robomimic dataset)")
-        demos = sorted((k for k in file["data"] if _demo_number(k) >= 0), key=_demo_number)
-        if not demos:
-            raise DataError(f"{source} has no data/demo_<i> groups")
-        masks = _masks(file, source)
-        if filter_key is not None:
-            if filter_key not in masks:
-                raise DataError(
-                    f"{source} has no mask/{filter_key} (filters: {', '.join(masks) or 'none'})"
-                )
-            chosen = set(masks[filter_key])
-            demos = [d for d in demos if d in chosen]
+        demos, masks = _chosen_demos(file, source, filter_key)
         first = file["data"][demos[0]]
-        available = sorted(first["obs"]) if "obs" in first else []
-        if obs_keys is None:  # low-dim keys only: images are opted into by name
-            obs_keys = [k for k in available if first["obs"][k].ndim <= 2]
-        for key in obs_keys:
-            if key not in available:
-                raise DataError(
-                    f"{source} has no obs key {key!r} (available: {', '.join(available)})"
-                )
-        actions = sorted(k for k in first if k.startswith("action"))
+        obs_keys = _chosen_obs_keys(first, source, obs_keys)
         if action_key not in first:
+            actions = sorted(k for k in first if k.startswith("action"))
             raise DataError(
                 f"{source} has no data/{demos[0]}/{action_key} for the action "
                 f"(action datasets: {', '.join(actions) or 'none'})"
@@ -166,16 +111,55 @@ def convert_robomimic(
         def fill(directory: Path) -> None:
             out = ReplayBuffer.create(directory, zarr_format=zarr_format, attrs=attrs)
             for name in progress(demos):
-                demo = file["data"][name]
-                try:
-                    episode = {"action": demo[action_key][()]}
-                    episode.update({key: demo["obs"][key][()] for key in obs_keys})
-                except (KeyError, OSError) as error:
-                    raise DataError(f"{source}: data/{name} cannot be read ({error})") from None
-                out.add_episode(episode)
+                out.add_episode(_demo_episode(file, source, name, action_key, obs_keys))
 
-        _write_atomically(target, overwrite, fill)
+        write_output_atomically(target, overwrite, fill)
     return target
+
+
+def _chosen_demos(
+    file: h5py.File, source: Path, filter_key: str | None
+) -> tuple[list[str], dict[str, list[str]]]:
+    """The `data/demo_<i>` names in integer order (only those of mask `filter_key` if given),
+    and the file's masks."""
+    if "data" not in file:
+        raise DataError(f"{source} has no 'data' group (not a robomimic dataset)")
+    demos = sorted((k for k in file["data"] if _demo_number(k) >= 0), key=_demo_number)
+    if not demos:
+        raise DataError(f"{source} has no data/demo_<i> groups")
+    masks = _masks(file, source)
+    if filter_key is None:
+        return demos, masks
+    if filter_key not in masks:
+        raise DataError(
+            f"{source} has no mask/{filter_key} (filters: {', '.join(masks) or 'none'})"
+        )
+    chosen = set(masks[filter_key])
+    return [d for d in demos if d in chosen], masks
+
+
+def _chosen_obs_keys(first: h5py.Group, source: Path, obs_keys: list[str] | None) -> list[str]:
+    """The obs keys asked for, checked against the first demo's; by default its low-dim ones
+    (images are opted into by name)."""
+    available = sorted(first["obs"]) if "obs" in first else []
+    if obs_keys is None:
+        return [k for k in available if first["obs"][k].ndim <= 2]
+    for key in obs_keys:
+        if key not in available:
+            raise DataError(f"{source} has no obs key {key!r} (available: {', '.join(available)})")
+    return obs_keys
+
+
+def _demo_episode(
+    file: h5py.File, source: Path, name: str, action_key: str, obs_keys: list[str]
+) -> dict[str, np.ndarray]:
+    demo = file["data"][name]
+    try:
+        episode = {"action": demo[action_key][()]}
+        episode.update({key: demo["obs"][key][()] for key in obs_keys})
+    except (KeyError, OSError) as error:
+        raise DataError(f"{source}: data/{name} cannot be read ({error})") from None
+    return episode
 
 
 def _masks(file: h5py.File, source: Path) -> dict[str, list[str]]:

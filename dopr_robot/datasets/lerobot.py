@@ -28,16 +28,15 @@ readable by every LeRobot video backend); LeRobot's own default is AV1.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from .. import __version__
 from ..errors import DataError
+from .output import Progress, check_output, no_progress, write_output_atomically
 from .replay_buffer import ReplayBuffer
 
-Progress = Callable[[Iterator], Iterator]
 NUMERIC_DTYPES = {"float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8",
                   "bool"}  # fmt: skip
 FRAME_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
@@ -45,10 +44,6 @@ VIDEO_CODEC = "libx264"
 VIDEO_CRF = "10"
 CHUNK = "chunk-{chunk_index:03d}/file-{file_index:03d}"
 EXECUTED_ACTION = "executed_action"  # the feature holding the store's `action_executed`
-
-
-def _identity(iterable: Iterator) -> Iterator:
-    return iterable
 
 
 def _formats_extra():
@@ -145,9 +140,6 @@ class LeRobotDataset:
             keep = [c for c in table.column_names if not c.startswith("stats/")]
             rows += table.select(keep).to_pylist()
         return sorted(rows, key=lambda r: r["episode_index"])
-
-    def video_keys(self) -> list[str]:
-        return [k for k, f in self.features.items() if f.get("dtype") == "video"]
 
     def default_keys(self) -> list[str]:
         """Every observation.* feature and the action, in info.json order."""
@@ -310,11 +302,9 @@ def convert_lerobot(
     keys: list[str] | None = None,
     zarr_format: int = 3,
     overwrite: bool = False,
-    progress: Progress = _identity,
+    progress: Progress = no_progress,
 ) -> Path:
     """A LeRobot v3.0 / v2.x dataset → replay-buffer store, episodes in order."""
-    from .convert import _write_atomically, check_output
-
     source, target = Path(source), Path(target)
     dataset = LeRobotDataset(source)
     check_output(source, target, overwrite)
@@ -349,5 +339,5 @@ def convert_lerobot(
         for episode in progress(dataset.episodes):
             out.add_episode(dataset.episode(episode, keys))
 
-    _write_atomically(target, overwrite, fill)
+    write_output_atomically(target, overwrite, fill)
     return target

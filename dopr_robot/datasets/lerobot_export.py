@@ -29,15 +29,8 @@ import numpy as np
 from .. import __version__
 from ..errors import DataError
 from . import lerobot_stats
-from .lerobot import (
-    CHUNK,
-    EXECUTED_ACTION,
-    VIDEO_CODEC,
-    VIDEO_CRF,
-    Progress,
-    _formats_extra,
-    _identity,
-)
+from .lerobot import CHUNK, EXECUTED_ACTION, VIDEO_CODEC, VIDEO_CRF, _formats_extra
+from .output import Progress, check_output, no_progress, write_output_atomically
 from .replay_buffer import ReplayBuffer
 
 FRAME_DTYPES = {"timestamp": "float32", "frame_index": "int64", "episode_index": "int64",
@@ -252,11 +245,9 @@ def _fill(directory: Path, plan: _Plan, data: dict, progress: Progress) -> None:
 
 def write_lerobot(
     source, target, *, fps: float | None = None, keep_executed_action: bool = False,
-    overwrite: bool = False, progress: Progress = _identity,
+    overwrite: bool = False, progress: Progress = no_progress,
 ) -> LeRobotExport:  # fmt: skip
     """A replay-buffer store → a LeRobot v3.0 dataset folder (see the module docstring)."""
-    from .convert import _write_atomically, check_output
-
     _formats_extra()
     source, target = Path(source), Path(target)
     check_output(source, target, overwrite)
@@ -265,7 +256,9 @@ def write_lerobot(
     buffer = ReplayBuffer.open(source)
     plan = _plan(buffer, source, fps, keep_executed_action)
     data = buffer.load(list(plan.names))
-    _write_atomically(target, overwrite, lambda directory: _fill(directory, plan, data, progress))
+    write_output_atomically(
+        target, overwrite, lambda directory: _fill(directory, plan, data, progress)
+    )
     left_out = [k for k in buffer.keys if k not in plan.names]
     return LeRobotExport(path=target, fps=plan.fps, features=dict(plan.names), left_out=left_out)
 
