@@ -1,4 +1,8 @@
-"""`dopr-robot data info | validate | convert`: look at, check and convert demonstration files."""
+"""`dopr-robot data info | validate | convert`: look at, check and convert demonstration files.
+
+A flag that does not fit the source or the output format is a `UserError`; a file that cannot be
+used as asked is a `DataError` (raised here or by `datasets`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, UserError
 
 
 def add_parser(commands) -> None:
@@ -31,7 +35,10 @@ def add_parser(commands) -> None:
     )
     validate.add_argument("--keys", help="LeRobot features to check, comma-separated")
     validate.set_defaults(func=_validate)
+    _add_convert(actions)
 
+
+def _add_convert(actions) -> None:
     convert = actions.add_parser(
         "convert",
         help="robomimic HDF5, a LeRobot dataset or zarr (format 2/3) -> a new zarr store; "
@@ -164,7 +171,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"{args.path}: valid LeRobot dataset (every episode's rows and frames read)")
         return 0
     if args.keys:
-        raise DataError("--keys applies to LeRobot datasets only")
+        raise UserError("--keys applies to LeRobot datasets only")
     buffer = _open(args.path)
     found = validate_store(buffer)
     if found:
@@ -180,58 +187,61 @@ def _keys(text: str | None) -> list[str] | None:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..datasets import (
-        convert_lerobot,
-        convert_robomimic,
-        convert_zarr,
-        is_lerobot_dataset,
-        write_lerobot,
-    )
-
-    def progress(items):
-        return tqdm(items, desc=f"converting {args.source.name}", unit="episode", leave=False)
+    """Check that the flags fit the source and the output format, then convert."""
+    from ..datasets import is_lerobot_dataset
 
     lerobot_source = is_lerobot_dataset(args.source)
     robomimic_source = args.source.is_file() and _is_hdf5(args.source)
     if (args.obs_keys or args.filter or args.action_key != "actions") and not robomimic_source:
-        raise DataError("--obs-keys, --filter and --action-key apply to robomimic HDF5 input only")
+        raise UserError("--obs-keys, --filter and --action-key apply to robomimic HDF5 input only")
     if args.keys and not lerobot_source:
-        raise DataError("--keys applies to LeRobot dataset input only")
+        raise UserError("--keys applies to LeRobot dataset input only")
     if (args.fps is not None or args.keep_executed_action) and args.to != "lerobot":
-        raise DataError("--fps and --keep-executed-action apply to --to lerobot only")
+        raise UserError("--fps and --keep-executed-action apply to --to lerobot only")
     if args.to == "lerobot":
         if lerobot_source or robomimic_source:
-            raise DataError("--to lerobot converts a zarr store; convert the source to zarr first")
+            raise UserError("--to lerobot converts a zarr store; convert the source to zarr first")
+        return _export_lerobot(args)
+    kind = "lerobot" if lerobot_source else "robomimic" if robomimic_source else "zarr"
+    return _convert_to_zarr(args, kind)
 
-        def frames(items):
-            return tqdm(items, desc="encoding video", unit="frame", leave=False)
 
-        export = write_lerobot(
-            args.source, args.target, fps=args.fps, overwrite=args.overwrite,
-            keep_executed_action=args.keep_executed_action, progress=frames,
-        )  # fmt: skip
-        from ..datasets.lerobot import VIDEO_CODEC, VIDEO_CRF
+def _export_lerobot(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
 
-        print(
-            f"wrote {args.target}: LeRobot v3.0 dataset, {export.fps} fps "
-            f"(video: H.264, {VIDEO_CODEC} yuv420p crf {VIDEO_CRF})"
-        )
-        if export.left_out:
-            print(f"left out: {', '.join(export.left_out)} (LeRobot would read them as actions; "
-                  "--keep-executed-action exports action_executed as executed_action)")  # fmt: skip
-        return 0
-    if lerobot_source:
-        convert_lerobot(
-            args.source,
-            args.target,
-            keys=_keys(args.keys),
-            zarr_format=args.format,
-            overwrite=args.overwrite,
-            progress=progress,
-        )
-    elif robomimic_source:
+    from ..datasets import write_lerobot
+    from ..datasets.lerobot import VIDEO_CODEC, VIDEO_CRF
+
+    def frames(items):
+        return tqdm(items, desc="encoding video", unit="frame", leave=False)
+
+    export = write_lerobot(
+        args.source, args.target, fps=args.fps, overwrite=args.overwrite,
+        keep_executed_action=args.keep_executed_action, progress=frames,
+    )  # fmt: skip
+    print(
+        f"wrote {args.target}: LeRobot v3.0 dataset, {export.fps} fps "
+        f"(video: H.264, {VIDEO_CODEC} yuv420p crf {VIDEO_CRF})"
+    )
+    if export.left_out:
+        print(f"left out: {', '.join(export.left_out)} (LeRobot would read them as actions; "
+              "--keep-executed-action exports action_executed as executed_action)")  # fmt: skip
+    return 0
+
+
+def _convert_to_zarr(args: argparse.Namespace, kind: str) -> int:
+    """`kind`: the source's format, lerobot, robomimic or zarr."""
+    from tqdm import tqdm
+
+    from ..datasets import ReplayBuffer, convert_lerobot, convert_robomimic, convert_zarr
+
+    def progress(items):
+        return tqdm(items, desc=f"converting {args.source.name}", unit="episode", leave=False)
+
+    common = dict(zarr_format=args.format, overwrite=args.overwrite, progress=progress)
+    if kind == "lerobot":
+        convert_lerobot(args.source, args.target, keys=_keys(args.keys), **common)
+    elif kind == "robomimic":
         obs_keys = args.obs_keys.split(",") if args.obs_keys else None
         convert_robomimic(
             args.source,
@@ -239,20 +249,10 @@ def _convert(args: argparse.Namespace) -> int:
             obs_keys=obs_keys,
             filter_key=args.filter,
             action_key=args.action_key,
-            zarr_format=args.format,
-            overwrite=args.overwrite,
-            progress=progress,
+            **common,
         )
     else:
-        convert_zarr(
-            args.source,
-            args.target,
-            zarr_format=args.format,
-            overwrite=args.overwrite,
-            progress=progress,
-        )
-    from ..datasets import ReplayBuffer
-
+        convert_zarr(args.source, args.target, **common)
     out = ReplayBuffer.open(args.target)
     keys = ", ".join(out.keys)
     print(f"wrote {args.target}: {out.n_episodes} episodes, {out.n_steps} steps, keys {keys}")

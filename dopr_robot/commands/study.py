@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..study.config import PRESETS
+
 
 def add_parser(commands) -> None:
     study = commands.add_parser(
@@ -14,15 +16,7 @@ def add_parser(commands) -> None:
     )
     study.add_argument(
         "--preset",
-        choices=(
-            "quick",
-            "default",
-            "long",
-            "conditioning",
-            "full",
-            "benchmarks",
-            "benchmarks-cpu",
-        ),  # PRESETS
+        choices=PRESETS,
         default="default",
         help="a preset shipped in the package (dopr_robot/study/presets/): quick (a pipeline "
         "check, ~1.5 min), default (<= 20 min on 2 CPU cores), long (the default at 4x the "

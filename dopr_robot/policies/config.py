@@ -67,9 +67,14 @@ class PolicyConfig(StrictConfig):
     a controlled, deliberately ill-conditioned input, the setting DoPr's theory is about"""
 
     @model_validator(mode="after")
-    def _horizons_fit(self) -> PolicyConfig:
+    def _backbone_fits_kind(self) -> PolicyConfig:
         if self.kind == "regression" and self.backbone != "mlp":
             raise ValueError("the regression policy is a residual MLP: use backbone mlp")
+        return self
+
+    @model_validator(mode="after")
+    def _horizons_fit(self) -> PolicyConfig:
+        """Each other, and the U-Net's halvings of time."""
         if self.obs_horizon - 1 + self.action_horizon > self.pred_horizon:
             raise ValueError(
                 f"obs_horizon - 1 + action_horizon ({self.obs_horizon - 1 + self.action_horizon})"
