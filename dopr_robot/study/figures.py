@@ -35,70 +35,77 @@ def _label_panel(axis, title: str, xlabel: str, ylabel: str) -> None:
     axis.legend(fontsize=7)
 
 
-def _mean_and_band(axis, x, means, bands, colour, label) -> None:
-    axis.plot(x, means, marker="o", color=colour, label=label)
-    axis.fill_between(
-        x, [band[0] for band in bands], [band[1] for band in bands], color=colour, alpha=0.2
-    )
+def _panels(summary: dict):
+    """The figure, (axis, cell) per cell, and one colour per optimizer label for all panels."""
+    cells = summary["cells"]
+    figure, axes = _grid(len(cells))
+    colours = _colours(list(cells[0]["tuned"]) if cells else [])
+    return figure, list(zip(axes, cells, strict=True)), colours
+
+
+def _tuned_curves(axis, cell: dict, colours: dict[str, str], curve) -> None:
+    """Per optimizer with complete verdict runs: `curve(stats)` -> (x, means, bands) drawn as a
+    line with its band, labelled with the chosen lr."""
+    for label, stats in cell["tuned"].items():
+        if not stats["complete"]:
+            continue
+        x, means, bands = curve(stats)
+        axis.plot(x, means, marker="o", color=colours[label], label=f"{label} (lr {stats['lr']:g})")
+        axis.fill_between(
+            x, [band[0] for band in bands], [band[1] for band in bands], color=colours[label],
+            alpha=0.2,
+        )  # fmt: skip
 
 
 def plot_success_grid(summary: dict, path: Path) -> Path:
     """Per cell: mean test success over verdict seeds vs H (log2), band: 95 % interval over seeds
     (intervals.mean_interval)."""
-    cells = summary["cells"]
-    figure, axes = _grid(len(cells))
-    colours = _colours(list(cells[0]["tuned"]) if cells else [])
-    for axis, cell in zip(axes, cells, strict=True):
-        for label, stats in cell["tuned"].items():
-            if not stats["complete"]:
-                continue
-            h = cell["horizons"]
-            means = [stats["success"][str(x)] for x in h]
-            bands = [stats["band"][str(x)] for x in h]
-            _mean_and_band(axis, h, means, bands, colours[label], f"{label} (lr {stats['lr']:g})")
+    figure, panels, colours = _panels(summary)
+    for axis, cell in panels:
+        h = cell["horizons"]
+        _tuned_curves(
+            axis,
+            cell,
+            colours,
+            lambda stats, h=h: (
+                h,
+                [stats["success"][str(x)] for x in h],
+                [stats["band"][str(x)] for x in h],
+            ),
+        )
         axis.set_xscale("log", base=2)
         _label_panel(axis, cell["label"], "task horizon H", "test success")
-    figure.suptitle(
-        f"{summary['study']}: closed-loop success at the chosen lr, mean over "
-        f"{len(summary['verdict_seeds'])} verdict seeds (band: 95 % interval over seeds)",
-        fontsize=10,
-    )
-    return _save(figure, path)
+    return _save_over_verdict_seeds(figure, summary, "closed-loop success at the chosen lr", path)
 
 
 def plot_budget(summary: dict, path: Path) -> Path:
     """Per cell: test AUC of the verdict runs at each budget checkpoint vs training step."""
-    cells = summary["cells"]
-    figure, axes = _grid(len(cells))
-    colours = _colours(list(cells[0]["tuned"]) if cells else [])
-    for axis, cell in zip(axes, cells, strict=True):
-        for label, stats in cell["tuned"].items():
-            if not stats["complete"]:
-                continue
-            steps = [int(s) for s in stats["budget_auc"]]
-            means, bands = list(stats["budget_auc"].values()), list(stats["budget_band"].values())
-            _mean_and_band(
-                axis, steps, means, bands, colours[label], f"{label} (lr {stats['lr']:g})"
-            )
+    figure, panels, colours = _panels(summary)
+    for axis, cell in panels:
+        _tuned_curves(
+            axis,
+            cell,
+            colours,
+            lambda stats: (
+                [int(s) for s in stats["budget_auc"]],
+                list(stats["budget_auc"].values()),
+                list(stats["budget_band"].values()),
+            ),
+        )
         targets = {c["sooner"]["target"] for c in cell["comparisons"] if "sooner" in c}
         for target in sorted(t for t in targets if t is not None):
             axis.axhline(target, color="0.4", linestyle="--", linewidth=0.8,
                          label=f"sooner target {target:.2f}")  # fmt: skip
         _label_panel(axis, cell["label"], "training step", "closed-loop AUC (test)")
-    figure.suptitle(
-        f"{summary['study']}: sooner or better? Success vs training budget, mean over "
-        f"{len(summary['verdict_seeds'])} verdict seeds (band: 95 % interval over seeds)",
-        fontsize=10,
+    return _save_over_verdict_seeds(
+        figure, summary, "sooner or better? Success vs training budget", path
     )
-    return _save(figure, path)
 
 
 def plot_val_loss_vs_success(summary: dict, path: Path) -> Path:
     """Per cell: every tuning run (all lrs and seeds): final validation loss vs validation AUC."""
-    cells = summary["cells"]
-    figure, axes = _grid(len(cells))
-    colours = _colours(list(cells[0]["tuned"]) if cells else [])
-    for axis, cell in zip(axes, cells, strict=True):
+    figure, panels, colours = _panels(summary)
+    for axis, cell in panels:
         scatter = cell["val_loss_vs_success"]
         for label in cell["tuned"]:
             points = [p for p in scatter["points"] if p["optimizer"] == label]
@@ -114,6 +121,16 @@ def plot_val_loss_vs_success(summary: dict, path: Path) -> Path:
         title = cell["label"] + ("" if rho is None else f"\nSpearman ρ = {rho:+.2f}")
         _label_panel(axis, title, "final validation loss (EMA)", "closed-loop AUC (validation)")
     figure.suptitle("validation loss vs closed-loop success, every tuning run", fontsize=10)
+    return _save(figure, path)
+
+
+def _save_over_verdict_seeds(figure, summary: dict, what: str, path: Path) -> Path:
+    """Title a figure of means over the verdict seeds, and save it."""
+    figure.suptitle(
+        f"{summary['study']}: {what}, mean over {len(summary['verdict_seeds'])} verdict seeds "
+        "(band: 95 % interval over seeds)",
+        fontsize=10,
+    )
     return _save(figure, path)
 
 
