@@ -5,6 +5,7 @@ fixture); the per-run numbers two studies are compared on, and a small valid stu
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,19 @@ def minimal_study(**changes) -> dict:
     }
     values.update(changes)
     return values
+
+
+def group_members(group: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live (not zombie) processes in a process group, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append((int(entry.name), command))
+    return found

@@ -19,6 +19,8 @@ import pytest
 
 from dopr_robot.folder_lock import LOCK_NAME
 
+from .conftest import group_members
+
 #: the quick preset, smaller: two workers, enough steps that the signal lands mid-training
 SMALL = """
 name = "small"
@@ -68,18 +70,11 @@ def _study(config: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _group_members(group: int) -> list[int]:
-    """Live (not zombie) processes in a process group, from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+    return [pid for pid, _ in group_members(group)]
+
+
+def _describe(group: int) -> list[str]:
+    return [command for _, command in group_members(group)]
 
 
 def _gone_soon(group: int, seconds: float = 10) -> bool:
@@ -89,16 +84,6 @@ def _gone_soon(group: int, seconds: float = 10) -> bool:
     while _group_members(group) and time.monotonic() < deadline:
         time.sleep(0.2)
     return not _group_members(group)
-
-
-def _describe(group: int) -> list[str]:
-    commands = []
-    for pid in _group_members(group):
-        try:
-            commands.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            pass
-    return commands
 
 
 def _training_started(out: Path) -> bool:

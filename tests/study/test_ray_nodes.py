@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import per_run_numbers
+from .conftest import group_members, per_run_numbers
 
 pytest.importorskip("ray")  # the `cluster` extra
 RAY = Path(sys.executable).with_name("ray")
@@ -31,22 +31,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _members(group: int) -> list[tuple[int, str]]:
-    """(pid, command) of the live processes in a process group."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            found.append((int(entry.name), command))
-    return found
 
 
 class Cluster:
@@ -74,17 +58,17 @@ class Cluster:
         return starter.pid
 
     def raylet(self, group: int) -> int:
-        (pid,) = [pid for pid, command in _members(group) if "raylet/raylet " in command]
+        (pid,) = [pid for pid, command in group_members(group) if "raylet/raylet " in command]
         return pid
 
     def stop(self) -> list[tuple[int, str]]:
         """`ray stop`, then anything still in the nodes' groups is killed and returned."""
         subprocess.run([str(RAY), "stop", "--force"], env=self.env, capture_output=True)
         deadline = time.monotonic() + 20
-        left = [m for g in self.groups for m in _members(g)]
+        left = [m for g in self.groups for m in group_members(g)]
         while left and time.monotonic() < deadline:
             time.sleep(0.5)
-            left = [m for g in self.groups for m in _members(g)]
+            left = [m for g in self.groups for m in group_members(g)]
         for group in self.groups:
             try:
                 os.killpg(group, signal.SIGKILL)

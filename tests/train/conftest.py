@@ -1,8 +1,13 @@
 """What the trainer tests share: a small policy and the short run settings built on a store
-(plain values and functions the tests import: `from .conftest import POLICY, config`)."""
+(plain values and functions the tests import: `from .conftest import POLICY, config`), and a
+small balance store (the `store` fixture)."""
 
 from __future__ import annotations
 
+import pytest
+
+from dopr_robot.envs.collect import collect
+from dopr_robot.envs.config import CollectConfig
 from dopr_robot.policies import PolicyConfig
 from dopr_robot.train import TrainConfig
 
@@ -27,3 +32,12 @@ def config(store, out, **overrides) -> TrainConfig:
         lr=1e-3,
     )
     return TrainConfig(**{**base, **overrides})
+
+
+@pytest.fixture(scope="session")
+def store(tmp_path_factory):
+    """Six balance demonstrations of 60 steps (a test module may define its own `store`)."""
+    path = tmp_path_factory.mktemp("data") / "balance.zarr"
+    settings = CollectConfig(env_id="dopr_robot/Balance-v0", task_horizon=60, episodes=6)
+    collect(settings, path, progress=False)
+    return path

@@ -7,8 +7,6 @@ import json
 import pytest
 import torch
 
-from dopr_robot.envs.collect import collect
-from dopr_robot.envs.config import CollectConfig
 from dopr_robot.errors import UserError
 from dopr_robot.policies.nets.conv import Conv1d
 from dopr_robot.train import Trainer, latest_checkpoint
@@ -18,14 +16,6 @@ from dopr_robot.train import train as run_training
 from .conftest import POLICY, config
 
 UNET = POLICY.model_copy(update={"backbone": "unet", "unet_down_dims": [8, 16]})
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "balance.zarr"
-    settings = CollectConfig(env_id="dopr_robot/Balance-v0", task_horizon=40, episodes=5)
-    collect(settings, path, progress=False)
-    return path
 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "dopr-adamw", "muon"])

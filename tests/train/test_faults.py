@@ -21,20 +21,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dopr_robot.envs.collect import collect
-from dopr_robot.envs.config import CollectConfig
 from dopr_robot.train import RunDir, latest_checkpoint, load_policy
 
 FLAGS = ["--batch-size", "16", "--warmup-steps", "2", "--val-every", "1000", "--mlp-width",
          "32", "--mlp-depth", "1", "--pred-horizon", "8", "--action-horizon", "4"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "balance.zarr"
-    settings = CollectConfig(env_id="dopr_robot/Balance-v0", task_horizon=60, episodes=6)
-    collect(settings, path, progress=False)
-    return path
 
 
 def _command(*args: str) -> list[str]:
