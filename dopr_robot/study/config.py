@@ -187,6 +187,12 @@ class StudyConfig(StrictConfig):
         names = [t.name for t in self.tasks]
         if len(set(names)) != len(names):
             raise UserError(f"task names must be unique, got {names}")
+        self._check_optimizers()
+        self._check_axes()
+        for task in self.tasks:
+            self._check_task(task)
+
+    def _check_optimizers(self) -> None:
         for label, spec in self.optimizers.items():
             if spec.name not in OPTIMIZER_NAMES:
                 raise UserError(
@@ -197,6 +203,9 @@ class StudyConfig(StrictConfig):
                 raise UserError(f"optimizer {label!r} needs a non-empty grid of lr > 0")
             # bad kwargs fail here, on a two-weight model, not in the hundredth run
             check_optimizer_settings(spec.name, spec.lr[0], spec.kwargs, f"optimizer {label!r}")
+
+    def _check_axes(self) -> None:
+        """The pairs, the budget fractions and the conditioning factors."""
         for pair in self.pairs:
             if len(pair) != 2 or any(p not in self.optimizers for p in pair):
                 raise UserError(
@@ -208,8 +217,6 @@ class StudyConfig(StrictConfig):
         for factor in self.conditioning:
             if not factor > 0:
                 raise UserError(f"conditioning factors must be > 0, got {factor}")
-        for task in self.tasks:
-            self._check_task(task)
 
     def _check_task(self, task: TaskSpec) -> None:
         from ..envs.registry import check_env_id

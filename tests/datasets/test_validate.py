@@ -19,42 +19,52 @@ def run_cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
+def _object_array(path, root) -> None:
+    """zarr 2 metadata of a pickled-object array, as written by zarr 2."""
+    (path / "data" / "obj").mkdir()
+    meta = {
+        "zarr_format": 2,
+        "shape": [16],
+        "chunks": [16],
+        "dtype": "|O",
+        "compressor": None,
+        "fill_value": None,
+        "filters": [{"id": "pickle"}],
+        "order": "C",
+    }
+    (path / "data" / "obj" / ".zarray").write_text(json.dumps(meta))
+
+
+def _cut_chunk(path, root) -> None:
+    chunk = next(p for p in (path / "data" / "action").rglob("0") if p.is_file())
+    chunk.write_bytes(chunk.read_bytes()[:10])
+
+
+def _set(key, index, value):
+    def change(path, root) -> None:
+        root[key][index] = value
+
+    return change
+
+
+#: how each case damages a store (path, its zarr root)
+BREAKERS = {
+    "no data group": lambda path, root: root.__delitem__("data"),
+    "no episode_ends": lambda path, root: root.__delitem__("meta/episode_ends"),
+    "non-increasing ends": _set("meta/episode_ends", 1, 3),
+    "ends past the data": _set("meta/episode_ends", 2, 40),
+    "different lengths": lambda path, root: root["data/state"].resize((10, 3)),
+    "nan": _set("data/state", (6, 1), np.nan),
+    "inf": _set("data/action", (0, 0), np.inf),
+    "empty": lambda path, root: root["meta/episode_ends"].resize((0,)),
+    "string dtype": lambda path, root: root["data"].create_array("name", shape=(16,), dtype=str),
+    "object dtype": _object_array,
+    "corrupt chunk": _cut_chunk,
+}
+
+
 def break_store(path, how):
-    root = zarr.open_group(path, mode="a")
-    if how == "no data group":
-        del root["data"]
-    elif how == "no episode_ends":
-        del root["meta/episode_ends"]
-    elif how == "non-increasing ends":
-        root["meta/episode_ends"][1] = 3
-    elif how == "ends past the data":
-        root["meta/episode_ends"][2] = 40
-    elif how == "different lengths":
-        root["data/state"].resize((10, 3))
-    elif how == "nan":
-        root["data/state"][6, 1] = np.nan
-    elif how == "inf":
-        root["data/action"][0, 0] = np.inf
-    elif how == "empty":
-        root["meta/episode_ends"].resize((0,))
-    elif how == "string dtype":
-        root["data"].create_array("name", shape=(16,), dtype=str)
-    elif how == "object dtype":  # zarr 2 metadata of a pickled-object array, as written by zarr 2
-        (path / "data" / "obj").mkdir()
-        meta = {
-            "zarr_format": 2,
-            "shape": [16],
-            "chunks": [16],
-            "dtype": "|O",
-            "compressor": None,
-            "fill_value": None,
-            "filters": [{"id": "pickle"}],
-            "order": "C",
-        }
-        (path / "data" / "obj" / ".zarray").write_text(json.dumps(meta))
-    elif how == "corrupt chunk":
-        chunk = next(p for p in (path / "data" / "action").rglob("0") if p.is_file())
-        chunk.write_bytes(chunk.read_bytes()[:10])
+    BREAKERS[how](path, zarr.open_group(path, mode="a"))
 
 
 CASES = {
