@@ -18,9 +18,9 @@ from .report import (
     SCATTER_PLOT,
     SUCCESS_PLOT,
     cell_table,
+    recorded_versions,
     stage_breakdown,
     verdict_lines,
-    versions,
     wall_time,
 )
 
@@ -63,7 +63,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def _commit(summary: dict, root: Path) -> str:
-    commit = versions(summary, root).get("git_commit")
+    commit = recorded_versions(summary, root).get("git_commit")
     return "unknown" if not commit else commit[:10]
 
 

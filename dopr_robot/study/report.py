@@ -7,13 +7,11 @@ Everything comes from `summarise` (itself read from the runs' files); nothing is
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from .config import StudyConfig
 from .figures import plot_budget, plot_success_grid, plot_val_loss_vs_success
-from .summary import verdict_kind
 
 SUCCESS_PLOT = "plots/success_vs_horizon.png"
 BUDGET_PLOT = "plots/success_vs_budget.png"
@@ -30,15 +28,6 @@ def _rate(value: float | None) -> str:
 
 def _seed_range(seeds: list[int]) -> str:
     return f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
-
-
-def verdict_counts(summary: dict) -> Counter:
-    """Headline verdicts (one per cell and pair)."""
-    return Counter(
-        verdict_kind(comparison["auc"]["verdict"])
-        for cell in summary["cells"]
-        for comparison in cell["comparisons"]
-    )
 
 
 def aggregate_lines(summary: dict) -> list[str]:
@@ -350,7 +339,9 @@ def _video_links(cell: dict, root: Path) -> list[str]:
     return links
 
 
-def versions(summary: dict, root: Path) -> dict[str, Any]:
+def recorded_versions(summary: dict, root: Path) -> dict[str, Any]:
+    """The versions the first complete verdict run's test evaluation recorded in results.json
+    (what the study's numbers were computed with; `provenance.versions` is this process's)."""
     for cell in summary["cells"]:
         for stats in cell["tuned"].values():
             if stats.get("complete"):
@@ -448,12 +439,36 @@ def _metric_sentence(metric: str) -> str:
 
 
 def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
+    """report.md and its three figures under `root`: the verdict, the per-H results per cell,
+    the budget axis, the lr choice, robustness, loss vs success, setup and versions."""
     plot_success_grid(summary, root / SUCCESS_PLOT)
     plot_budget(summary, root / BUDGET_PLOT)
     plot_val_loss_vs_success(summary, root / SCATTER_PLOT)
     lines = [f"# DoPr study `{config.name}`", "", "## Verdict", "", *verdict_lines(summary), ""]
-    measured = "success rate" if config.metric == "success" else "mean score"
+    lines += _horizon_section(config, root, summary)
+    lines += _tuning_sections(summary)
+    lines += _scatter_section(summary)
     lines += [
+        "## Setup",
+        "",
+        *_setup(config),
+        f"- Wall time: {wall_time(summary)} of `dopr-robot study` (a rerun skips finished "
+        f"work, so the sum is the study's cost): {stage_breakdown(summary)}.",
+        "",
+        "## Versions",
+        "",
+        *[f"- {name}: {value}" for name, value in recorded_versions(summary, root).items()],
+        "",
+    ]
+    path = root / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _horizon_section(config: StudyConfig, root: Path, summary: dict) -> list[str]:
+    """Success vs H: the figure, how to read the numbers, then per cell its tables and videos."""
+    measured = "success rate" if config.metric == "success" else "mean score"
+    lines = [
         f"## Closed-loop {measured} vs task horizon (verdict runs, test episode seeds)",
         "",
         f"![{measured} vs H]({SUCCESS_PLOT})",
@@ -485,7 +500,12 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         videos = _video_links(cell, root)
         if videos:
             lines += ["Rollout videos (failed episodes first, then successes):", "", *videos, ""]
-    lines += [
+    return lines
+
+
+def _tuning_sections(summary: dict) -> list[str]:
+    """The budget figure, then the lr choice and the robustness over the lr grid per cell."""
+    lines = [
         "## Sooner or better: success vs training budget",
         "",
         f"![success vs budget]({BUDGET_PLOT})",
@@ -503,35 +523,26 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
         "learning rate right. Mean over every lr and tuning seed, validation episode seeds.",
         "",
     ]
-    lines += _per_cell(summary, _robustness_table)
-    lines += [
+    return lines + _per_cell(summary, _robustness_table)
+
+
+def _scatter_section(summary: dict) -> list[str]:
+    """Validation loss vs closed-loop success: the figure and Spearman's rho per cell."""
+    rhos = "; ".join(
+        f"{cell['label']}: "
+        + (
+            "–"
+            if cell["val_loss_vs_success"]["spearman"] is None
+            else f"{cell['val_loss_vs_success']['spearman']:+.2f}"
+        )
+        for cell in summary["cells"]
+    )
+    return [
         "## Validation loss vs closed-loop success",
         "",
         f"![val loss vs success]({SCATTER_PLOT})",
         "",
-        "Every tuning run (all lrs and seeds). Spearman ρ per cell: "
-        + "; ".join(
-            f"{cell['label']}: "
-            + (
-                "–"
-                if cell["val_loss_vs_success"]["spearman"] is None
-                else f"{cell['val_loss_vs_success']['spearman']:+.2f}"
-            )
-            for cell in summary["cells"]
-        )
-        + ". A strongly negative ρ would mean lower loss ⇒ higher success.",
-        "",
-        "## Setup",
-        "",
-        *_setup(config),
-        f"- Wall time: {wall_time(summary)} of `dopr-robot study` (a rerun skips finished "
-        f"work, so the sum is the study's cost): {stage_breakdown(summary)}.",
-        "",
-        "## Versions",
-        "",
-        *[f"- {name}: {value}" for name, value in versions(summary, root).items()],
+        f"Every tuning run (all lrs and seeds). Spearman ρ per cell: {rhos}. A strongly "
+        "negative ρ would mean lower loss ⇒ higher success.",
         "",
     ]
-    path = root / "report.md"
-    path.write_text("\n".join(lines))
-    return path
