@@ -77,74 +77,108 @@ def run_episodes(
     if record:
         kwargs["render_mode"] = "rgb_array"
     count = min(n_envs, len(seeds))
-    depth = agent.obs_horizon  # observation frames the agent conditions on
     fns = [_make(env_id, kwargs) for _ in range(count)]
     vector_class = SyncVectorEnv if vector == "sync" else AsyncVectorEnv
     vec = vector_class(fns, autoreset_mode=AutoresetMode.DISABLED)
-    queue = list(seeds)
-    slots = [_Slot(queue.pop(0)) for _ in range(count)]
-    results: dict[int, Episode] = {}
-
-    def capture(indices) -> None:
-        for i in indices:
-            if record and slots[i].seed is not None:
-                slots[i].frames.append((vec.envs[i].render(), slots[i].subgoals))
-
+    rollout = _Rollout(vec, count, agent, list(seeds), task_horizon, record)
     bar = _bar(progress, len(seeds), task_horizon)
     try:
-        observation, _ = vec.reset(seed=[slot.seed for slot in slots])
-        capture(range(count))
-        history = {k: np.repeat(v[:, None], depth, axis=1) for k, v in observation.items()}
-        while any(slot.seed is not None for slot in slots):
-            needing = [i for i in range(count) if not slots[i].plan]
-            if needing:
-                keys = [slots[i].noise_key() for i in needing]
-                chunk = agent.plan({k: v[needing] for k, v in history.items()}, keys)
-                for row, i in enumerate(needing):
-                    slots[i].plan = list(chunk[row])
-                    slots[i].chunks += 1
-            actions = np.stack([slot.plan.pop(0) for slot in slots])
-            observation, _, terminated, truncated, info = vec.step(actions)
-            for i, slot in enumerate(slots):
-                slot.steps += 1
-                slot.subgoals = int(info["subgoals_done"][i])
-            capture(range(count))
-            for key, value in observation.items():
-                history[key][:, :-1] = history[key][:, 1:]
-                history[key][:, -1] = value
-            ended = np.logical_or(terminated, truncated)
-            if not ended.any():
-                continue
-            reset_seeds: list[int | None] = [None] * count
-            for i in np.flatnonzero(ended):
-                slot = slots[i]
-                if slot.seed is not None:
-                    results[slot.seed] = Episode(
-                        seed=int(slot.seed),
-                        task_horizon=task_horizon,
-                        success=bool(info["success"][i]) and not _error(info, i),
-                        subgoals_done=int(info["subgoals_done"][i]),
-                        score=_score(info, i, task_horizon),
-                        length=slot.steps,
-                        seconds=time.perf_counter() - slot.started,
-                        error=_error(info, i),
-                        frames=slot.frames if record else None,
-                    )
-                    if bar is not None:
-                        bar.update(1)
-                slots[i] = _Slot(queue.pop(0) if queue else None)
-                reset_seeds[i] = slots[i].seed
-            if all(slot.seed is None for slot in slots):
-                break
-            observation, _ = vec.reset(seed=reset_seeds, options={"reset_mask": ended})
-            for key, value in observation.items():
-                history[key][ended] = np.repeat(value[ended][:, None], depth, axis=1)
-            capture(np.flatnonzero(ended))
+        results = rollout.run(bar)
     finally:
         vec.close()
         if bar is not None:
             bar.close()
     return [results[seed] for seed in seeds]
+
+
+class _Rollout:
+    """The episodes of one `run_episodes` call in flight: an env slot each, the last To
+    observations of every env, the seeds still to start and the episodes finished."""
+
+    def __init__(self, vec, count: int, agent, seeds: list[int], task_horizon: int, record: bool):
+        self.vec, self.count, self.agent = vec, count, agent
+        self.task_horizon, self.record = task_horizon, record
+        self.depth = agent.obs_horizon  # observation frames the agent conditions on
+        self.queue = seeds
+        self.slots = [_Slot(self.queue.pop(0)) for _ in range(count)]
+        self.results: dict[int, Episode] = {}
+        self.history: dict[str, np.ndarray] = {}
+
+    def run(self, bar) -> dict[int, Episode]:
+        """Step every env until each seed has had its episode; returns them by seed."""
+        observation, _ = self.vec.reset(seed=[slot.seed for slot in self.slots])
+        self._capture(range(self.count))
+        self.history = {k: self._repeat(v) for k, v in observation.items()}
+        while any(slot.seed is not None for slot in self.slots):
+            self._plan()
+            actions = np.stack([slot.plan.pop(0) for slot in self.slots])
+            observation, _, terminated, truncated, info = self.vec.step(actions)
+            self._observe(observation, info)
+            ended = np.logical_or(terminated, truncated)
+            if not ended.any():
+                continue
+            reset_seeds = self._finish(ended, info, bar)
+            if all(slot.seed is None for slot in self.slots):
+                break
+            observation, _ = self.vec.reset(seed=reset_seeds, options={"reset_mask": ended})
+            for key, value in observation.items():  # a new episode starts its history afresh
+                self.history[key][ended] = self._repeat(value[ended])
+            self._capture(np.flatnonzero(ended))
+        return self.results
+
+    def _repeat(self, observation: np.ndarray) -> np.ndarray:
+        """An episode's first observation repeated To times, as in diffusion_policy."""
+        return np.repeat(observation[:, None], self.depth, axis=1)
+
+    def _plan(self) -> None:
+        """One agent call for every env whose queue of planned actions is empty."""
+        needing = [i for i in range(self.count) if not self.slots[i].plan]
+        if not needing:
+            return
+        keys = [self.slots[i].noise_key() for i in needing]
+        chunk = self.agent.plan({k: v[needing] for k, v in self.history.items()}, keys)
+        for row, i in enumerate(needing):
+            self.slots[i].plan = list(chunk[row])
+            self.slots[i].chunks += 1
+
+    def _observe(self, observation: dict[str, np.ndarray], info: dict) -> None:
+        for i, slot in enumerate(self.slots):
+            slot.steps += 1
+            slot.subgoals = int(info["subgoals_done"][i])
+        self._capture(range(self.count))
+        for key, value in observation.items():
+            self.history[key][:, :-1] = self.history[key][:, 1:]
+            self.history[key][:, -1] = value
+
+    def _finish(self, ended: np.ndarray, info: dict, bar) -> list[int | None]:
+        """Record the episodes that ended and give their envs the next seeds (None: idle);
+        returns the seeds to reset with, per env."""
+        reset_seeds: list[int | None] = [None] * self.count
+        for i in np.flatnonzero(ended):
+            slot = self.slots[i]
+            if slot.seed is not None:
+                self.results[slot.seed] = Episode(
+                    seed=int(slot.seed),
+                    task_horizon=self.task_horizon,
+                    success=bool(info["success"][i]) and not _error(info, i),
+                    subgoals_done=int(info["subgoals_done"][i]),
+                    score=_score(info, i, self.task_horizon),
+                    length=slot.steps,
+                    seconds=time.perf_counter() - slot.started,
+                    error=_error(info, i),
+                    frames=slot.frames if self.record else None,
+                )
+                if bar is not None:
+                    bar.update(1)
+            self.slots[i] = _Slot(self.queue.pop(0) if self.queue else None)
+            reset_seeds[i] = self.slots[i].seed
+        return reset_seeds
+
+    def _capture(self, indices) -> None:
+        """With `record`, the rendered frame of each env in `indices` running an episode."""
+        for i in indices:
+            if self.record and self.slots[i].seed is not None:
+                self.slots[i].frames.append((self.vec.envs[i].render(), self.slots[i].subgoals))
 
 
 @dataclass
