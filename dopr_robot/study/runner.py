@@ -100,52 +100,16 @@ def _run_locked(
 ) -> dict[str, Any]:
     prepare_directory(config, root, overwrite)
     started = time.perf_counter()
-    tuning = tuning_runs(config)
-    verdict_total = len(cells(config)) * len(compared_optimizers(config)) * config.verdict_seeds
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        total = len(config.tasks) + len(tuning) + verdict_total
-        bar = tqdm(total=total, unit="job", desc="study")
+    bar = _progress_bar(config) if progress else None
     try:
         executor = make_executor(backend, config.workers, bar, address)
     except BaseException:
         if bar is not None:
             bar.close()
         raise
-    root_arg = str(root.resolve())  # Ray workers may start in another directory
     stages: dict[str, float] = {}
     try:
-        with jobs.timed(stages, "collect"):
-            executor.map(COLLECT, [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
-        submitted: set = set()
-
-        def train(runs: list) -> None:
-            """Train the tuning runs not yet submitted (a grid extension adds a few)."""
-            todo = [r for r in runs if r not in submitted]
-            submitted.update(todo)
-            if bar is not None and len(submitted) > len(tuning):
-                bar.total += len(todo)
-                bar.refresh()
-            executor.map(TUNE, [(jobs.train_and_validate, (config, root_arg, r))
-                                for r in _slowest_first(config, todo)])  # fmt: skip
-
-        with jobs.timed(stages, "tune (train + validation episodes)"):
-            _, choice, _ = tune_with_extensions(config, root, train)
-        chosen = {key: entry["lr"] for key, entry in choice.items()}
-        first_seed = config.verdict_seed_list[0]
-        with jobs.timed(stages, "verdict (train + test episodes + budget checkpoints)"):
-            executor.map(
-                VERDICT,
-                [
-                    (
-                        jobs.train_and_test,
-                        (config, root_arg, r, config.videos and r.seed == first_seed),
-                    )
-                    for r in _slowest_first(config, verdict_runs(config, chosen))
-                ],
-            )
+        _run_jobs(config, root, executor, bar, stages)
     except BaseException:  # a stop signal or a job's error: end the workers, do not wait
         executor.abort()
         raise
@@ -160,9 +124,62 @@ def _run_locked(
         }
     with jobs.timed(stages, "summary (statistics)"):
         summary = summarise(config, root)
-    stages = {name: round(seconds, 1) for name, seconds in stages.items()}
-    # report.md and its plots take a few seconds after this and are not in the breakdown
-    seconds = time.perf_counter() - started
+    return _write_outputs(config, root, summary, stages, work, time.perf_counter() - started)
+
+
+def _progress_bar(config: StudyConfig):
+    """One bar over every job the study plans (a grid extension adds to it later)."""
+    from tqdm import tqdm
+
+    verdict_total = len(cells(config)) * len(compared_optimizers(config)) * config.verdict_seeds
+    total = len(config.tasks) + len(tuning_runs(config)) + verdict_total
+    return tqdm(total=total, unit="job", desc="study")
+
+
+def _run_jobs(config: StudyConfig, root: Path, executor, bar, stages: dict[str, float]) -> None:
+    """The three stages of jobs: collect, tune (lr choice, with grid extensions), verdict."""
+    root_arg = str(root.resolve())  # Ray workers may start in another directory
+    planned_tuning = len(tuning_runs(config))
+    with jobs.timed(stages, "collect"):
+        executor.map(COLLECT, [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
+    submitted: set = set()
+
+    def train(runs: list) -> None:
+        """Train the tuning runs not yet submitted (a grid extension adds a few)."""
+        todo = [r for r in runs if r not in submitted]
+        submitted.update(todo)
+        if bar is not None and len(submitted) > planned_tuning:
+            bar.total += len(todo)
+            bar.refresh()
+        executor.map(TUNE, [(jobs.train_and_validate, (config, root_arg, r))
+                            for r in _slowest_first(config, todo)])  # fmt: skip
+
+    with jobs.timed(stages, "tune (train + validation episodes)"):
+        _, choice, _ = tune_with_extensions(config, root, train)
+    chosen = {key: entry["lr"] for key, entry in choice.items()}
+    first_seed = config.verdict_seed_list[0]
+    with jobs.timed(stages, "verdict (train + test episodes + budget checkpoints)"):
+        executor.map(
+            VERDICT,
+            [
+                (jobs.train_and_test, (config, root_arg, r, config.videos and r.seed == first_seed))
+                for r in _slowest_first(config, verdict_runs(config, chosen))
+            ],
+        )
+
+
+def _write_outputs(
+    config: StudyConfig,
+    root: Path,
+    summary: dict[str, Any],
+    stages: dict[str, float],
+    work: dict[str, dict[str, float]],
+    seconds: float,
+) -> dict[str, Any]:
+    """This invocation's line in invocations.jsonl, then summary.json and report.md; `seconds`:
+    this invocation's wall time (report.md and its plots take a few seconds after it and are
+    not in the breakdown)."""
+    stages = {name: round(value, 1) for name, value in stages.items()}
     invocation = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}
     with (root / INVOCATIONS).open("a") as log:
         log.write(json.dumps({**invocation, "stages": stages, "worker_seconds": work}) + "\n")
