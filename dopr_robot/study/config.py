@@ -8,6 +8,7 @@
     conditioning = [1.0, 30.0]              # PolicyConfig.ill_conditioning factors
     pairs = [["adamw", "dopr-adamw"]]       # [base, candidate]: each pair is one comparison
     margin = 0.1                            # δ of the plateau and equivalence rules (AUC)
+    data_seeds = false                      # true: each verdict seed its own demonstrations
     [optimizers.adamw]
     lr = [3e-4, 1e-3]                       # the grid the lr is chosen from (tuning runs)
     [optimizers.dopr-adamw]
@@ -133,6 +134,11 @@ class StudyConfig(StrictConfig):
     of its change over the last two budget checkpoints lies within ±δ, and two converged
     optimizers are "equivalent within ±δ" when the 90 % interval of their difference does (TOST
     at 0.05). A setting of the verdict, not of the runs: changing it retrains nothing"""
+    data_seeds: bool = False
+    """false: every run of a task trains on one demonstration set; true: each verdict seed s
+    trains on its own set (`data/<task>-d<s>.zarr`, collected from episode seeds 10,000·s on),
+    so the verdict's intervals cover the variation between demonstration sets as well as
+    between training seeds (the tuning runs keep the shared set)"""
     train: dict[str, Any] = Field(default_factory=dict)
     """TrainConfig fields shared by every run"""
     policy: dict[str, Any] = Field(default_factory=dict)

@@ -39,13 +39,14 @@ def init_worker(threads: int, parent: int | None = None) -> None:
     torch.set_num_threads(threads)
 
 
-def collect_task(task: TaskSpec, root: str) -> dict:
-    """Demonstrations for one task, collected once; a partial store is resumed."""
-    out = data_path(Path(root), task)
-    config = collect_config(task)
+def collect_task(task: TaskSpec, root: str, seed: int | None = None) -> dict:
+    """One demonstration set of a task (the shared one, or data seed `seed`'s), collected once;
+    a partial store is resumed."""
+    out = data_path(Path(root), task, seed)
+    config = collect_config(task, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     result = collect(config, out, resume=out.exists(), progress=False)
-    return {"job": f"collect {task.name}", "episodes": result.episodes}
+    return {"job": f"collect {out.stem}", "episodes": result.episodes}
 
 
 def finished_step(directory: Path) -> int | None:

@@ -16,6 +16,7 @@ three from it), so their difference is paired.
 Layout under the study directory:
     study.json                      the settings the study was started with
     data/<task>.zarr                demonstrations (collected once, shared by every run)
+    data/<task>-d<seed>.zarr        with data_seeds: verdict seed <seed>'s own demonstrations
     runs/<task>/<policy>-c<factor>/<optimizer>-lr<lr>-s<seed>/
         config.json, checkpoints/, metrics.jsonl     (the trainer's run directory)
         eval/validation/                             (tuning runs: the lr choice)
@@ -151,11 +152,32 @@ def task_of(config: StudyConfig, name: str) -> TaskSpec:
     return next(task for task in config.tasks if task.name == name)
 
 
-def data_path(root: Path, task: TaskSpec) -> Path:
-    return root / "data" / f"{task.name}.zarr"
+#: with data_seeds, verdict seed s's demonstrations start at episode seed DATA_SEED_STRIDE · s:
+#: disjoint from the shared set's (0, 1, ...) and from every other seed's while a set takes
+#: fewer attempts than this, and far below the evaluation seeds (eval/seeds.py, 1,000,000 on)
+DATA_SEED_STRIDE = 10_000
 
 
-def collect_config(task: TaskSpec) -> CollectConfig:
+def data_seed(config: StudyConfig, run: Run) -> int | None:
+    """The demonstration set a run trains on: its own seed's with data_seeds (verdict runs
+    only), else None, the task's shared set."""
+    if config.data_seeds and run.seed in config.verdict_seed_list:
+        return run.seed
+    return None
+
+
+def data_path(root: Path, task: TaskSpec, seed: int | None = None) -> Path:
+    name = task.name if seed is None else f"{task.name}-d{seed}"
+    return root / "data" / f"{name}.zarr"
+
+
+def collections(config: StudyConfig) -> list[tuple[TaskSpec, int | None]]:
+    """Every demonstration set the study trains on: (task, data seed or None for the shared)."""
+    seeds = config.verdict_seed_list if config.data_seeds else []
+    return [(task, seed) for task in config.tasks for seed in [None, *seeds]]
+
+
+def collect_config(task: TaskSpec, seed: int | None = None) -> CollectConfig:
     perturbation = task.perturbation
     if perturbation is None:
         perturbation = PERTURBATION_LEVELS.get(task.env_id, 0.0)
@@ -167,6 +189,7 @@ def collect_config(task: TaskSpec) -> CollectConfig:
         perturbation=float(perturbation),
         image=task.image,
         env_kwargs=dict(task.env_kwargs),
+        seed=0 if seed is None else DATA_SEED_STRIDE * seed,
     )
 
 
@@ -178,7 +201,7 @@ def run_configs(config: StudyConfig, root: Path, run: Run) -> tuple[TrainConfig,
     train = TrainConfig.from_dict(
         {
             **train_values,
-            "data": str(data_path(root, task).resolve()),
+            "data": str(data_path(root, task, data_seed(config, run)).resolve()),
             "out": str(run.directory(root).resolve()),  # with data: both absolute, compared
             # relative to each other (differing_run_settings), so a study may move
             "optimizer": spec.name,

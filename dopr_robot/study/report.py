@@ -78,6 +78,19 @@ def _family_size(summary: dict) -> int:
     return sum(len(cell["comparisons"]) for cell in summary["cells"])
 
 
+def _data_sentence(summary: dict) -> str:
+    """Which demonstrations the verdict's variation covers (`data_seeds`)."""
+    if summary.get("data_seeds"):
+        return (
+            "Each verdict seed trained on its own demonstration set (data_seeds = true), so "
+            "the intervals cover the variation between demonstration sets too."
+        )
+    return (
+        "Every run of a task trained on the same demonstrations (data_seeds = false): the "
+        "intervals cover training seeds, not other demonstration sets."
+    )
+
+
 def verdict_lines(summary: dict) -> list[str]:
     """The verdict in words: the aggregate, then per cell and pair the AUC test's sentence and
     how the difference moves with the training budget."""
@@ -88,8 +101,8 @@ def verdict_lines(summary: dict) -> list[str]:
         f"Tuning seeds {_seed_range(tuning)} chose each optimizer's lr per cell (validation "
         f"episode seeds); the verdict runs are fresh training seeds {_seed_range(verdict)} at "
         "those lrs, evaluated on the test episode seeds, paired by seed across optimizers. No "
-        f"network that took part in the choice is in the verdict. Every run trained "
-        f"{summary.get('steps', '?')} steps.",
+        f"network that took part in the choice is in the verdict. {_data_sentence(summary)} "
+        f"Every run trained {summary.get('steps', '?')} steps.",
         "",
     ]
     edges = [

@@ -25,7 +25,7 @@ from ..folder_lock import LOCK_NAME, FolderLock, has_content
 from . import jobs
 from .config import StudyConfig
 from .executors import COLLECT, TUNE, VERDICT, LocalExecutor, make_executor
-from .plan import cells, compared_optimizers, tuning_runs, verdict_runs
+from .plan import cells, collections, compared_optimizers, tuning_runs, verdict_runs
 from .report import write_report
 from .summary import summarise, tune_with_extensions
 
@@ -35,6 +35,10 @@ INVOCATIONS = "invocations.jsonl"
 #: settings that change no run: how the work is spread, and `metric`, which only changes the
 #: summary (recomputed from the runs' files on every invocation)
 NOT_COMPARED = ("workers", "expected_minutes", "videos", "device", "metric", "margin")
+
+
+#: settings added after studies were started, with the meaning a study.json without them has
+STUDY_BEFORE_THEY_EXISTED = {"data_seeds": False}
 
 
 def _comparable(config: StudyConfig) -> dict[str, Any]:
@@ -52,7 +56,7 @@ def prepare_directory(config: StudyConfig, root: Path, overwrite: bool) -> None:
         elif not record.exists():
             raise UserError(f"{root} exists and is not a study directory; choose another --out")
         else:
-            saved = json.loads(record.read_text())
+            saved = {**STUDY_BEFORE_THEY_EXISTED, **json.loads(record.read_text())}
             differing = differing_settings(saved, _comparable(config), ignored=NOT_COMPARED)
             if differing:
                 raise UserError(
@@ -70,7 +74,7 @@ def collect_only(config: StudyConfig, root: str | os.PathLike, *, overwrite: boo
     with FolderLock(root, "study"):
         prepare_directory(config, root, overwrite)
         executor = LocalExecutor(1, None)
-        executor.map(COLLECT, [(jobs.collect_task, (t, str(root))) for t in config.tasks])
+        executor.map(COLLECT, _collect_jobs(config, str(root)))
 
 
 def run_study(
@@ -132,7 +136,7 @@ def _progress_bar(config: StudyConfig):
     from tqdm import tqdm
 
     verdict_total = len(cells(config)) * len(compared_optimizers(config)) * config.verdict_seeds
-    total = len(config.tasks) + len(tuning_runs(config)) + verdict_total
+    total = len(collections(config)) + len(tuning_runs(config)) + verdict_total
     return tqdm(total=total, unit="job", desc="study")
 
 
@@ -141,7 +145,7 @@ def _run_jobs(config: StudyConfig, root: Path, executor, bar, stages: dict[str, 
     root_arg = str(root.resolve())  # Ray workers may start in another directory
     planned_tuning = len(tuning_runs(config))
     with jobs.timed(stages, "collect"):
-        executor.map(COLLECT, [(jobs.collect_task, (t, root_arg)) for t in config.tasks])
+        executor.map(COLLECT, _collect_jobs(config, root_arg))
     submitted: set = set()
 
     def train(runs: list) -> None:
@@ -189,6 +193,10 @@ def _write_outputs(
     (root / "summary.json").write_text(json.dumps(summary, indent=2))
     write_report(config, root, summary)
     return summary
+
+
+def _collect_jobs(config: StudyConfig, root: str) -> list:
+    return [(jobs.collect_task, (task, root, seed)) for task, seed in collections(config)]
 
 
 def _slowest_first(config: StudyConfig, todo: list) -> list:

@@ -292,6 +292,7 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
         "study": config.name,
         "tuning_seeds": config.tuning_seed_list,
         "verdict_seeds": config.verdict_seed_list,
+        "data_seeds": config.data_seeds,
         "budget": config.budget,
         "steps": " / ".join(
             sorted({str(TrainConfig.from_dict(config.train_values(t)).steps) for t in config.tasks})

@@ -10,11 +10,13 @@ import pytest
 from dopr_robot.envs.registry import PERTURBATION_LEVELS
 from dopr_robot.study.config import study_from_dict
 from dopr_robot.study.plan import (
+    DATA_SEED_STRIDE,
     Cell,
     Run,
     base_grids,
     cells,
     collect_config,
+    collections,
     compared_optimizers,
     data_path,
     extended_lr,
@@ -185,3 +187,20 @@ def test_run_settings_layer_study_then_task_then_run(tmp_path, monkeypatch):
     assert train.out == str(where / "runs" / "balance" / "flow-c10" / "dopr-g-lr0.003-s1")
     assert (policy.kind, policy.ill_conditioning) == ("flow", 10.0)
     assert (policy.mlp_width, policy.mlp_depth) == (16, 2)
+
+
+def test_with_data_seeds_each_verdict_seed_trains_on_its_own_demonstrations(tmp_path):
+    config = study_from_dict(minimal_study(tuning_seeds=2, verdict_seeds=3, data_seeds=True))
+    (task,) = config.tasks
+    assert collections(config) == [(task, None), (task, 2), (task, 3), (task, 4)]
+    chosen = {(c.key, label): 1e-3 for c in cells(config) for label in ("adamw", "dopr-adamw")}
+    for run in verdict_runs(config, chosen):  # each verdict seed its own set, both optimizers
+        train, _ = run_configs(config, tmp_path, run)
+        assert train.data == str((tmp_path / "data" / f"balance-d{run.seed}.zarr").resolve())
+    for run in tuning_runs(config):  # the lr is chosen on the shared set
+        train, _ = run_configs(config, tmp_path, run)
+        assert train.data == str((tmp_path / "data" / "balance.zarr").resolve())
+    starts = [collect_config(task, seed).seed for _, seed in collections(config)]
+    assert starts == [0, 2 * DATA_SEED_STRIDE, 3 * DATA_SEED_STRIDE, 4 * DATA_SEED_STRIDE]
+    shared = study_from_dict(minimal_study(verdict_seeds=3))
+    assert collections(shared) == [(task, None)] and not shared.data_seeds  # the default

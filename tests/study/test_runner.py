@@ -101,3 +101,16 @@ def test_overwrite_clears_a_folder_that_is_not_a_study(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     prepare_directory(study_from_dict(minimal_study()), tmp_path, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.json"]
+
+
+def test_a_study_started_before_data_seeds_existed_resumes_with_the_shared_set(tmp_path):
+    """study.json written before the setting: it reads as data_seeds = false, the meaning it
+    had, so the study resumes; asking for data_seeds = true there is refused, naming it."""
+    root = tmp_path / "study"
+    prepare_directory(study_from_dict(minimal_study()), root, overwrite=False)
+    saved = json.loads((root / "study.json").read_text())
+    del saved["data_seeds"]
+    (root / "study.json").write_text(json.dumps(saved))
+    prepare_directory(study_from_dict(minimal_study()), root, overwrite=False)
+    with pytest.raises(UserError, match=r"other settings \(data_seeds\)"):
+        prepare_directory(study_from_dict(minimal_study(data_seeds=True)), root, overwrite=False)
