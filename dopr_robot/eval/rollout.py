@@ -22,7 +22,7 @@ import gymnasium
 import numpy as np
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-from .. import envs
+from .. import envs, stop
 from .episode import Episode
 
 PADDING = 2**32 - 1  # noise key of an env that only idles while the last episodes finish
@@ -79,15 +79,20 @@ def run_episodes(
     count = min(n_envs, len(seeds))
     fns = [_make(env_id, kwargs) for _ in range(count)]
     vector_class = SyncVectorEnv if vector == "sync" else AsyncVectorEnv
-    vec = vector_class(fns, autoreset_mode=AutoresetMode.DISABLED)
-    rollout = _Rollout(vec, count, agent, list(seeds), task_horizon, record)
-    bar = _bar(progress, len(seeds), task_horizon)
-    try:
-        results = rollout.run(bar)
-    finally:
-        vec.close()
-        if bar is not None:
-            bar.close()
+    # A stop signal is noted while the envs exist and raised between steps (`_Rollout.run`):
+    # raised inside a fork or a pipe exchange with the env processes, it left them printing
+    # tracebacks; forked env processes inherit the deferral and simply end with their pipes.
+    with stop.deferred():
+        vec = vector_class(fns, autoreset_mode=AutoresetMode.DISABLED)
+        rollout = _Rollout(vec, count, agent, list(seeds), task_horizon, record)
+        bar = _bar(progress, len(seeds), task_horizon)
+        try:
+            results = rollout.run(bar)
+        finally:
+            vec.close()
+            if bar is not None:
+                bar.close()
+    stop.raise_pending()
     return [results[seed] for seed in seeds]
 
 
@@ -113,6 +118,7 @@ class _Rollout:
             self._plan()
             actions = np.stack([slot.plan.pop(0) for slot in self.slots])
             observation, _, terminated, truncated, info = self.vec.step(actions)
+            stop.raise_pending()
             self._observe(observation, info)
             ended = np.logical_or(terminated, truncated)
             if not ended.any():
