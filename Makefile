@@ -20,11 +20,13 @@ $(VENV)/.installed: pyproject.toml Makefile
 study: venv
 	$(VENV)/bin/dopr-robot study --preset default
 
-# Rewrite docs/results.md and docs/results-long.md (the generated results the README links) from
-# the default and long studies (resumable; the long study takes about 25 minutes on 2 cores).
+# Rewrite docs/results.md, docs/results-long.md and docs/results-conditioning.md (the generated
+# results the README links) from the default, long and conditioning studies (resumable; about 15,
+# 28 and 40 minutes on 2 cores).
 results: venv
 	$(VENV)/bin/dopr-robot study --preset default --readme docs/results.md
 	$(VENV)/bin/dopr-robot study --preset long --readme docs/results-long.md
+	$(VENV)/bin/dopr-robot study --preset conditioning --readme docs/results-conditioning.md
 
 test: venv
 	$(PY) -m pytest
