@@ -19,9 +19,10 @@ def add_parser(commands) -> None:
         choices=PRESETS,
         default="default",
         help="a preset shipped in the package (dopr_robot/study/presets/): quick (a pipeline "
-        "check, ~1.5 min), default (<= 20 min on 2 CPU cores), long (the default at 4x the "
-        "steps), conditioning (ill-conditioned inputs), full (GPU-sized), benchmarks (PushT "
-        "with competent policies on the score, cluster-sized; extra pusht), benchmarks-cpu "
+        "check, ~1.5 min), default (<= 20 min on 2 CPU cores), long (the default at twice "
+        "the steps, ~28 min), conditioning (ill-conditioned inputs, ~60 min), full "
+        "(GPU-sized), benchmarks (PushT with competent policies on the score, cluster-sized; "
+        "extra pusht), benchmarks-cpu "
         "(PushT, robosuite Lift/Stack, <= 90 min; PushT not competent there)",
     )
     study.add_argument("--config", type=Path, help="a study TOML instead of a preset")
