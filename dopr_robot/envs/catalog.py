@@ -106,6 +106,28 @@ FAMILIES = (
         observation_keys=ROBOSUITE_KEYS,
         image_keys=("agentview_image",),
     ),
+    EnvFamily(
+        env_id="robosuite/PickPlaceCan",
+        name="robosuite",
+        horizon_kind="replaced-chain",
+        counts="cans put in their bin, the can put back in its start bin after each",
+        adapter=ROBOSUITE_ADAPTER,
+        expert="dopr_robot.envs.robosuite_expert:PickPlaceCanExpert",
+        extra=ROBOSUITE_EXTRA,
+        observation_keys=ROBOSUITE_KEYS,
+        image_keys=("agentview_image",),
+    ),
+    EnvFamily(
+        env_id="robosuite/NutAssemblySquare",
+        name="robosuite",
+        horizon_kind="replaced-chain",
+        counts="square nuts put on the square peg, the nut put back on the table after each",
+        adapter=ROBOSUITE_ADAPTER,
+        expert="dopr_robot.envs.robosuite_expert:NutAssemblySquareExpert",
+        extra=ROBOSUITE_EXTRA,
+        observation_keys=ROBOSUITE_KEYS,
+        image_keys=("agentview_image",),
+    ),
 )
 
 FAMILY_OF = {family.env_id: family for family in FAMILIES}

@@ -1,4 +1,9 @@
-"""Scripted experts for robosuite's Lift and Stack: a pick (and place) phase machine.
+"""Scripted experts for robomimic's robosuite tasks: one pick (and place) phase machine.
+
+    LiftExpert                 pick the cube, hold it up
+    StackExpert                cube A onto cube B
+    PickPlaceCanExpert         the can into its bin (a fixed point in it, CAN_BIN_XY)
+    NutAssemblySquareExpert    the square nut, grasped by its handle, round the square peg
 
 Actions are robosuite's OSC_POSE deltas as robomimic records them: 7 numbers in [-1, 1] (eef
 translation, 0.05 m per unit at 20 Hz; rotation, 0.5 rad per unit; gripper -1 open, +1 close).
@@ -7,8 +12,12 @@ The expert reads the `state` observation (robomimic's low-dim keys concatenated:
 stand in for a policy in the evaluator.
 
 Phases (each ends when its target is reached or its step limit runs out):
-hover above the object with the gripper turned to the object's yaw (mod 90°), descend, close,
-lift; for Stack, carry cube A over cube B, lower it onto B and open. After the last phase, or
+hover above the grasp point with the gripper turned for the grasp, descend, close, lift; for the
+placing tasks, carry the object over its target (turning it as the place needs), lower it and
+open. A task supplies the object's pose, the place target and, where they differ from the cube's,
+the grasp point (the nut's handle), the grasp and carry yaw, the lift height and the carry's
+step limit; the bins' and the peg's positions are fixed in robosuite 1.4.1, so they are named
+constants read from its models, not observations. After the last phase, or
 when the object is no longer where the phase needs it (the chain re-placed it, or it slipped),
 the machine starts again from hovering: so the expert chains sub-goals in one episode.
 """
@@ -44,6 +53,10 @@ class PickPlaceExpert(Expert):
     name = "robosuite_pick_place"
     #: the task ends at the lift (Lift): the machine holds the object up instead of placing it
     lift_only = False
+    #: m above the grasp height the object is carried at
+    lift_height = LIFT
+    #: step limit of the carry to the place target (a longer way for PickPlaceCan)
+    carry_steps = 60
 
     def __init__(self, noise: float = 0.0, seed: int | None = None):
         super().__init__(noise, seed)
@@ -56,8 +69,21 @@ class PickPlaceExpert(Expert):
     # ---- what a task supplies ---------------------------------------------------------------
 
     def object_pose(self, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(position, quaternion xyzw) of the object to pick."""
+        """(position, quaternion xyzw) of the object to pick; its position is the point
+        `place_target` puts somewhere."""
         raise NotImplementedError
+
+    def grasp_point(self, state: np.ndarray) -> np.ndarray:
+        """Where the fingers close: the object's centre unless the task grasps a handle."""
+        return self.object_pose(state)[0]
+
+    def grasp_yaw_error(self, state: np.ndarray) -> float:
+        """The eef turn (rad) that lines the fingers up for the grasp: a cube's faces, mod 90°."""
+        return square_yaw_error(yaw_of(self.object_pose(state)[1]), yaw_of(state[3:7]))
+
+    def place_yaw_error(self, state: np.ndarray) -> float:
+        """The eef turn (rad) while carrying, so the object arrives at the yaw the place needs."""
+        return 0.0
 
     def place_target(self, state: np.ndarray) -> np.ndarray | None:
         """Where the object's centre goes (None: lifting is the task)."""
@@ -66,44 +92,49 @@ class PickPlaceExpert(Expert):
     # ---- the machine ------------------------------------------------------------------------
 
     def clean_action(self, state: np.ndarray) -> np.ndarray:
-        eef, eef_quat = state[:3], state[3:7]
-        position, quat = self.object_pose(state)
-        carrying = self.phase >= 3
-        if carrying and np.linalg.norm(position - eef) > 0.04 and self.phase < 6:
+        eef = state[:3]
+        grasp = self.grasp_point(state)
+        carrying = 3 <= self.phase < 6
+        if carrying and np.linalg.norm(grasp - eef) > 0.04:
             self.phase, self.phase_steps = 0, 0  # the object is not in the hand: start over
-        target, gripper, done, limit = self._phase(eef, position, state)
+        target, gripper, done, limit = self._phase(eef, grasp, state)
         self.phase_steps += 1
         if done or self.phase_steps >= limit:
             self.phase, self.phase_steps = self._next_phase(), 0
         action = np.zeros(7)
         action[:3] = np.clip(GAIN * (target - eef), -1.0, 1.0)
-        if self.phase <= 1:
-            action[5] = np.clip(YAW_GAIN * square_yaw_error(yaw_of(quat), yaw_of(eef_quat)), -1, 1)
+        action[5] = np.clip(YAW_GAIN * self._yaw_error(state), -1.0, 1.0)
         action[6] = gripper
         return action
 
-    def _phase(self, eef, position, state):
+    def _yaw_error(self, state: np.ndarray) -> float:
+        if self.phase <= 1:
+            return self.grasp_yaw_error(state)
+        if self.phase in (4, 5):
+            return self.place_yaw_error(state)
+        return 0.0
+
+    def _phase(self, eef, grasp, state):
         """(eef target, gripper command, phase done, step limit) of the current phase."""
         place = self.place_target(state)
         if self.phase == 0:  # hover, gripper open
-            target = position + [0, 0, HOVER]
+            target = grasp + [0, 0, HOVER]
             return target, -1.0, np.linalg.norm(target - eef) < 0.01, 60
-        if self.phase == 1:  # descend onto the object
-            target = position
-            return target, -1.0, np.linalg.norm(target - eef) < 0.006, 40
+        if self.phase == 1:  # descend onto the grasp point
+            return grasp, -1.0, np.linalg.norm(grasp - eef) < 0.006, 40
         if self.phase == 2:  # close
-            self.grasp_height = position[2]
+            self.grasp_height = grasp[2]
             return eef, 1.0, False, GRASP_STEPS
         if self.phase == 3:  # lift
-            target = np.array([*eef[:2], self.grasp_height + LIFT])
+            target = np.array([*eef[:2], self.grasp_height + self.lift_height])
             return target, 1.0, place is not None and abs(target[2] - eef[2]) < 0.01, 40
-        if self.phase == 4:  # carry over the place target (Stack)
-            target = np.array([*place[:2], self.grasp_height + LIFT])
-            offset = position - eef  # the object hangs where it was grasped
-            target = target - offset
-            return target, 1.0, np.linalg.norm(target - eef) < 0.008, 60
+        # the object hangs where it was grasped: move the eef so the object's centre gets there
+        offset = self.object_pose(state)[0] - eef
+        if self.phase == 4:  # carry over the place target
+            target = np.array([*place[:2], self.grasp_height + self.lift_height]) - offset
+            return target, 1.0, np.linalg.norm(target - eef) < 0.008, self.carry_steps
         if self.phase == 5:  # lower onto it
-            target = place - (position - eef) + [0, 0, 0.005]
+            target = place - offset + [0, 0, 0.005]
             return target, 1.0, np.linalg.norm(target - eef) < 0.006, 40
         if self.phase == 6:  # release
             return eef, -1.0, False, RELEASE_STEPS
@@ -138,3 +169,94 @@ class StackExpert(PickPlaceExpert):
     def place_target(self, state):
         cube_b = state[16:19]
         return cube_b + [0, 0, self.CUBE_A_HALF + self.CUBE_B_HALF]
+
+
+# ---- PickPlaceCan -------------------------------------------------------------------------------
+
+#: where the can goes: inside its bin quarter, which is fixed in robosuite 1.4.1's PickPlace (bin2
+#: at (0.1, 0.28, 0.8), the can's quarter x 0.1..0.295, y 0.28..0.525, the success test's bounds).
+#: Not the quarter's centre (`target_bin_placements[3]` = (0.1975, 0.4025)): that is at the edge of
+#: the Panda's reach, where the arm sags under the can; this point is 4 cm clear of the dividers
+#: (can radius 0.033 + divider half thickness 0.01 at x 0.1 and y 0.28) and 5 cm nearer the robot.
+CAN_BIN_XY = (0.165, 0.36)
+#: the can's centre when it stands on a bin floor (measured; its body origin 6 cm above its base)
+CAN_REST_Z = 0.86
+#: the bins' walls end at z 0.9 (bins_arena.xml): carried this high above the grasp the can's
+#: base passes 5 cm over them
+CAN_LIFT = 0.15
+#: the fingers reach the bin floor before the eef reaches the can's centre: grasp 1 cm higher
+CAN_GRASP_UP = 0.01
+
+
+class PickPlaceCanExpert(PickPlaceExpert):
+    """PickPlaceCan: grasp the can round its middle, carry it over its bin, lower it and let go
+    (robosuite's success: the can in its bin with the gripper 4 cm or more away)."""
+
+    name = "robosuite_pick_place_can"
+    lift_height = CAN_LIFT
+    carry_steps = 80
+
+    def object_pose(self, state):
+        return state[9:12], state[12:16]
+
+    def grasp_point(self, state):
+        return state[9:12] + [0.0, 0.0, CAN_GRASP_UP]
+
+    def grasp_yaw_error(self, state):
+        # a can is round: keep the fingers square to the bin walls, which run along x and y
+        return square_yaw_error(0.0, yaw_of(state[3:7]))
+
+    def place_target(self, state):
+        # released 2 cm above the floor, below the bin's 0.9 m success ceiling
+        return np.array([*CAN_BIN_XY, CAN_REST_Z + 0.02])
+
+
+# ---- NutAssemblySquare --------------------------------------------------------------------------
+
+#: the square peg, fixed in robosuite 1.4.1: body `peg1` at (0.23, 0.1, 0.85) in pegs_arena.xml
+SQUARE_PEG_XY = (0.23, 0.1)
+#: the handle's offset along the nut's own x axis: square-nut.xml's `handle_site` (0.054, 0, 0)
+NUT_HANDLE = 0.054
+#: the nut's centre when it lies on the table: table top 0.82 (NutAssembly.table_offset) + the
+#: nut's 0.01 half height (square-nut.xml's boxes)
+NUT_REST_Z = 0.83
+#: the peg's top is at 0.95 (centre 0.85 + half height 0.1): lifted this high above the table the
+#: nut's underside clears it by 4 cm
+NUT_LIFT = 0.17
+
+
+def nut_x_axis(quat_xyzw: np.ndarray) -> np.ndarray:
+    """The nut's own x axis in the world (the first column of its rotation matrix)."""
+    x, y, z, w = quat_xyzw
+    return np.array([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)])
+
+
+class NutAssemblySquareExpert(PickPlaceExpert):
+    """NutAssemblySquare: grasp the square nut by its handle, turn it square to the peg while
+    carrying it over, lower it round the peg and let go (robosuite's success: the nut low on
+    the square peg, the gripper 4 cm or more from its centre)."""
+
+    name = "robosuite_nut_assembly_square"
+    lift_height = NUT_LIFT
+    carry_steps = 80
+
+    def object_pose(self, state):
+        return state[9:12], state[12:16]
+
+    def grasp_point(self, state):
+        position, quat = self.object_pose(state)
+        return position + NUT_HANDLE * nut_x_axis(quat)
+
+    def grasp_yaw_error(self, state):
+        # the fingers close across the handle (along the nut's y): the eef's yaw is the nut's,
+        # mod a half turn
+        error = yaw_of(self.object_pose(state)[1]) - yaw_of(state[3:7])
+        return float((error + np.pi / 2) % np.pi - np.pi / 2)
+
+    def place_yaw_error(self, state):
+        # the peg is square to the world axes: turn the nut's faces to them (mod 90°)
+        return square_yaw_error(0.0, yaw_of(self.object_pose(state)[1]))
+
+    def place_target(self, state):
+        # released 1.5 cm above its rest on the table, round the peg (success needs < 0.87 m)
+        return np.array([*SQUARE_PEG_XY, NUT_REST_Z + 0.015])

@@ -1,7 +1,9 @@
 """robomimic's tasks on robosuite (extra `robosuite`: robosuite 1.4.1), H = sub-goals by re-placing.
 
-    robosuite/Lift    pick the cube and lift it 4 cm (robosuite's success)
-    robosuite/Stack   put cube A on cube B and let go
+    robosuite/Lift               pick the cube and lift it 4 cm (robosuite's success)
+    robosuite/Stack              put cube A on cube B and let go
+    robosuite/PickPlaceCan       put the can in its bin (bin2's quarter for it) and let go
+    robosuite/NutAssemblySquare  put the square nut round the square peg and let go
 
 Why robosuite 1.4.1 and not 1.5: 1.5.2 depends on `mink`, which requires numpy < 2 (and an older
 zarr) — it cannot share this stack; 1.4.1 runs on numpy 2 and mujoco 3.3.0, steps at the same
@@ -16,17 +18,20 @@ env it was recorded in: `env_kwargs` are passed through, and its `controller_con
 with a sentence rather than run as something else (1.5 silently swallows 1.4 keys).
 
 Observations, under robomimic's low-dim keys: `robot0_eef_pos` [3], `robot0_eef_quat` [4] (xyzw),
-`robot0_gripper_qpos` [2], `object` [10 Lift | 23 Stack] (robosuite's `object-state`), and
+`robot0_gripper_qpos` [2], `object` [10 Lift | 23 Stack | 14 PickPlaceCan, NutAssemblySquare]
+(robosuite's `object-state`), and
 `state`, their concatenation in that order (what the scripted experts read); with `image=True`
 also `agentview_image` uint8 [84, 84, 3], upright (robosuite renders upside down).
 
-H (`horizon_kind = "replaced-chain"`): after each success the objects are put back on the
-table at new poses drawn from the episode's seeded generator (Lift: the cube within robosuite's
-±3 cm; Stack: both cubes within ±8 cm, 7 cm apart), and the task starts again; the episode
-succeeds after H successes and is truncated when one takes more than `steps_per_goal` steps
-(Lift 150, Stack 300). `perturbation` is not supported (0 only). `info["score"]` is (successes +
-the best shaped reward of the attempt under way) / H, robosuite's own staged reward (reach,
-grasp, lift or stack) scaled to [0, 1].
+H (`horizon_kind = "replaced-chain"`): after each success (robosuite's `_check_success`) the
+objects are put back in their start region at new poses drawn from the episode's seeded generator
+(robosuite_placement.py: Lift's cube within robosuite's ±3 cm; Stack's cubes within ±8 cm, 7 cm
+apart; the can in bin1; the nut in its strip left of the pegs), and the task starts again; the
+episode succeeds after H successes and is truncated when one takes more than `steps_per_goal`
+steps (Lift 150, Stack 300, PickPlaceCan 300, NutAssemblySquare 350). `perturbation` is not
+supported (0 only). `info["score"]` is (successes + the best shaped reward of the attempt under
+way) / H, robosuite's own staged reward (reach, grasp, then lift or stack; lift and hover over
+the bin or peg) scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -44,15 +49,20 @@ from ..errors import UserError
 from .adapter import replaced_chain_score
 from .catalog import ROBOSUITE_EXTRA, ROBOSUITE_IDS
 from .family import EnvFamily, FamilyAdapter
+from .robosuite_placement import replace_objects
 
 LOW_DIM_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 CAMERA = "agentview"
 IMAGE_SIZE = 84
 #: per task (the part of `robosuite/<Task>` after the slash): object-state size, steps per
-#: sub-goal (the catalog's record holds the rest, the expert included)
+#: sub-goal (the catalog's record holds the rest, the expert included). PickPlaceCan's and
+#: NutAssemblySquare's caps are about 1.5 x the expert's longest successful attempt over seeds
+#: 0-49 (187 and 226 steps; robomimic's own horizon for both is 400 per episode)
 TASKS = {
     "Lift": {"object_dim": 10, "steps_per_goal": 150},
     "Stack": {"object_dim": 23, "steps_per_goal": 300},
+    "PickPlaceCan": {"object_dim": 14, "steps_per_goal": 300},
+    "NutAssemblySquare": {"object_dim": 14, "steps_per_goal": 350},
 }
 #: robomimic's env_kwargs for its robosuite datasets, apart from cameras and the controller
 DEFAULT_ENV_KWARGS = {
@@ -230,25 +240,8 @@ class RobosuiteChain(gymnasium.Env):
             env.reward_shaping, env.reward_scale = shaping, scale
 
     def _replace_objects(self) -> None:
-        """New seeded table poses for the task's objects, at rest."""
-        env, rng = self.env, self.placements
-        table_z = env.table_offset[2]
-        if self.task == "Lift":
-            cubes = [(env.cube, rng.uniform(-0.03, 0.03, 2))]
-        else:
-            while True:
-                a, b = rng.uniform(-0.08, 0.08, 2), rng.uniform(-0.08, 0.08, 2)
-                if np.linalg.norm(a - b) > 0.07:
-                    break
-            cubes = [(env.cubeA, a), (env.cubeB, b)]
-        for cube, xy in cubes:
-            yaw = rng.uniform(-np.pi, np.pi)
-            quat_wxyz = [np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
-            height = cube.size[2] if hasattr(cube, "size") else 0.02
-            position = [xy[0], xy[1], table_z + height + 0.001]
-            env.sim.data.set_joint_qpos(cube.joints[0], np.concatenate([position, quat_wxyz]))
-            env.sim.data.set_joint_qvel(cube.joints[0], np.zeros(6))
-        env.sim.forward()
+        """New seeded start poses for the task's objects, at rest (robosuite_placement.py)."""
+        replace_objects(self.env, self.task, self.placements)
 
 
 def env_from_robomimic(env_args: Any) -> dict[str, Any] | None:

@@ -16,6 +16,8 @@ IDS = (
     "gym_pusht/PushT-v0",
     "robosuite/Lift",
     "robosuite/Stack",
+    "robosuite/PickPlaceCan",
+    "robosuite/NutAssemblySquare",
 )
 #: the built-in envs that are cheap to make (no optional extra)
 CHEAP = ("dopr_robot/ReachChain-v0", "dopr_robot/PushChain-v0", "dopr_robot/Balance-v0")

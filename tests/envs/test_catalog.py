@@ -28,6 +28,8 @@ KINDS = {
     "gym_pusht/PushT-v0": "replaced-chain",
     "robosuite/Lift": "replaced-chain",
     "robosuite/Stack": "replaced-chain",
+    "robosuite/PickPlaceCan": "replaced-chain",
+    "robosuite/NutAssemblySquare": "replaced-chain",
 }
 
 
@@ -39,7 +41,12 @@ def test_the_tables_derived_from_the_records_are_what_they_were():
     assert catalog.KNOWN_IDS == tuple(KINDS)
     assert catalog.ENV_IDS == tuple(LEVELS)
     assert catalog.PERTURBATION_LEVELS == LEVELS
-    assert catalog.ROBOSUITE_IDS == ("robosuite/Lift", "robosuite/Stack")
+    assert catalog.ROBOSUITE_IDS == (
+        "robosuite/Lift",
+        "robosuite/Stack",
+        "robosuite/PickPlaceCan",
+        "robosuite/NutAssemblySquare",
+    )
     for env_id in catalog.ENV_IDS:
         assert gymnasium.registry[env_id].entry_point == catalog.FAMILY_OF[env_id].env
 
