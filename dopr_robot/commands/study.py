@@ -20,7 +20,8 @@ def add_parser(commands) -> None:
         default="default",
         help="a preset shipped in the package (dopr_robot/study/presets/): quick (a pipeline "
         "check, ~1.5 min), default (<= 20 min on 2 CPU cores), long (the default at twice "
-        "the steps, ~28 min), conditioning (ill-conditioned inputs, ~60 min), full "
+        "the steps, ~28 min), conditioning (ill-conditioned inputs, ~60 min), horizon (the "
+        "push chain, where converged policies lose success with H, ~40 min), full "
         "(GPU-sized), benchmarks (PushT with competent policies on the score, cluster-sized; "
         "extra pusht), benchmarks-cpu "
         "(PushT, robosuite Lift/Stack, <= 90 min; PushT not competent there)",

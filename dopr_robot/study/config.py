@@ -48,7 +48,16 @@ from ..train import TrainConfig
 from ..train.config import check_optimizer_settings
 
 PRESET_PACKAGE = "dopr_robot.study.presets"  # shipped inside the package (importlib.resources)
-PRESETS = ("quick", "default", "long", "conditioning", "full", "benchmarks", "benchmarks-cpu")
+PRESETS = (
+    "quick",
+    "default",
+    "long",
+    "conditioning",
+    "horizon",
+    "full",
+    "benchmarks",
+    "benchmarks-cpu",
+)
 
 
 class OptimizerSpec(StrictConfig):
