@@ -30,7 +30,7 @@ def timed(workers: int, seeds: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as directory:
         started = time.perf_counter()
         summary = run_study(config, Path(directory) / "study", progress=False)
-        return time.perf_counter() - started, len(summary["runs"])
+        return time.perf_counter() - started, len(summary.runs)
 
 
 def main() -> None:

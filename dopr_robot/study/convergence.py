@@ -159,22 +159,29 @@ def sooner_verdicts(results: list[Sooner], base: str, candidate: str) -> list[So
 # ---- plateau and better ------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class Plateau:
-    steps: tuple[int, int]
-    change: float
-    ci: tuple[float, float]
+    steps: tuple[int, int]  # (last but one, last) checkpoint; (last, last) with one checkpoint
+    change: float | None  # None: one checkpoint, no change to measure (older files: NaN)
+    ci: tuple[float, float] | None
     margin: float
     plateaued: bool
     at_ceiling: bool
+
+    @property
+    def checked(self) -> bool:
+        """False when the budget had one checkpoint: no plateau check was possible. Read from
+        the steps, so a file written when this case said change NaN answers the same."""
+        return self.steps[0] != self.steps[1]
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def plateau(curves: np.ndarray, steps: list[int], margin: float) -> Plateau:
-    """Has this optimizer stopped improving at the last checkpoint? (see the module docstring)"""
+    """Has this optimizer stopped improving at the last checkpoint? (see the module docstring)
+    With one checkpoint there is nothing to compare: not plateaued, so "better" is not asked."""
     if len(steps) < 2:
-        return Plateau(steps=(steps[-1], steps[-1]), change=float("nan"), ci=(-1.0, 1.0),
-                       margin=margin, plateaued=False, at_ceiling=False)  # fmt: skip
+        return Plateau(steps=(steps[-1], steps[-1]), change=None, ci=None, margin=margin,
+                       plateaued=False, at_ceiling=False)  # fmt: skip
     change = curves[:, -1] - curves[:, -2]
     ceiling = bool(np.all(np.minimum(curves[:, -1], curves[:, -2]) >= 1 - TIE_TOLERANCE))
     low, high = difference_interval(change)

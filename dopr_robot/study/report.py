@@ -1,7 +1,8 @@
 """report.md: the verdict in words first, then the tables, figures, videos and versions behind it.
 
-Everything comes from `summarise` (itself read from the runs' files); nothing is typed by hand.
-`verdict_lines` and `cell_table` are shared with the README's generated results section.
+Everything comes from `summarise` (itself read from the runs' files) as a `StudySummary`
+(`records.py`); nothing is typed by hand. `verdict_lines` and `cell_table` are shared with the
+README's generated results section.
 """
 
 from __future__ import annotations
@@ -12,6 +13,15 @@ from typing import Any
 
 from .config import StudyConfig
 from .figures import plot_budget, plot_success_grid, plot_val_loss_vs_success
+from .records import (
+    Aggregate,
+    Cell,
+    Comparison,
+    SoonerAggregate,
+    StudySummary,
+    TunedComplete,
+    TunedIncomplete,
+)
 
 SUCCESS_PLOT = "plots/success_vs_horizon.png"
 BUDGET_PLOT = "plots/success_vs_budget.png"
@@ -30,33 +40,35 @@ def _seed_range(seeds: list[int]) -> str:
     return f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 1 else str(seeds[0])
 
 
-def aggregate_lines(summary: dict) -> list[str]:
+def aggregate_lines(summary: StudySummary) -> list[str]:
     """Per pair, two lines across cells: sooner (counts, pooled speed-up) and better (counts,
     probability of improvement, mean difference)."""
     lines = []
-    for row in summary.get("aggregate", []):
-        base, candidate = row["base"], row["candidate"]
-        soon = row.get("sooner") or {}
-        counts = ", ".join(f"{n} × {verdict}" for verdict, n in soon.get("verdicts", {}).items())
-        speed = _speedup_text(soon.get("speedup_median"), soon.get("speedup_ci"))
-        lines.append(
-            f"**Sooner — {candidate} vs {base}, across {row['cells']} cells** (time to 80 % of "
-            f"the base's tuning AUC, exact sign test of who got there first per seed, Holm over "
-            f"the cells): {counts}. Speed-up steps({base}) / steps({candidate}) over "
-            f"{soon.get('speedup_pairs', 0)} seeds: {speed}."
-        )
-        better = ", ".join(f"{n} {verdict}" for verdict, n in row["verdicts"].items())
-        poi, poi_ci = row["probability_of_improvement"], row["probability_of_improvement_ci"]
-        diff, diff_ci = row["mean_auc_difference"], row["mean_auc_difference_ci"]
-        lines.append(
-            f"**Better — {candidate} vs {base}, across {row['cells']} cells** (final test AUC, "
-            f"only where both optimizers have plateaued; Holm over those cells): {better}. "
-            f"Probability of improvement P({candidate} run > {base} run) = {poi:.2f} "
-            f"[{poi_ci[0]:.2f}, {poi_ci[1]:.2f}] (0.5 = neither) and mean paired AUC difference "
-            f"{diff:+.3f} [{diff_ci[0]:+.3f}, {diff_ci[1]:+.3f}] at the last checkpoint, over "
-            "all cells, converged or not (95 % paired stratified bootstrap)."
-        )
+    for row in summary.aggregate:
+        lines += _aggregate_pair(row)
     return lines
+
+
+def _aggregate_pair(row: Aggregate) -> list[str]:
+    base, candidate = row.base, row.candidate
+    soon = row.sooner or SoonerAggregate()  # an aggregate written before sooner existed
+    counts = ", ".join(f"{n} × {verdict}" for verdict, n in soon.verdicts.items())
+    speed = _speedup_text(soon.speedup_median, soon.speedup_ci)
+    better = ", ".join(f"{n} {verdict}" for verdict, n in row.verdicts.items())
+    poi, poi_ci = row.probability_of_improvement, row.probability_of_improvement_ci
+    diff, diff_ci = row.mean_auc_difference, row.mean_auc_difference_ci
+    return [
+        f"**Sooner — {candidate} vs {base}, across {row.cells} cells** (time to 80 % of "
+        f"the base's tuning AUC, exact sign test of who got there first per seed, Holm over "
+        f"the cells): {counts}. Speed-up steps({base}) / steps({candidate}) over "
+        f"{soon.speedup_pairs} seeds: {speed}.",
+        f"**Better — {candidate} vs {base}, across {row.cells} cells** (final test AUC, "
+        f"only where both optimizers have plateaued; Holm over those cells): {better}. "
+        f"Probability of improvement P({candidate} run > {base} run) = {poi:.2f} "
+        f"[{poi_ci[0]:.2f}, {poi_ci[1]:.2f}] (0.5 = neither) and mean paired AUC difference "
+        f"{diff:+.3f} [{diff_ci[0]:+.3f}, {diff_ci[1]:+.3f}] at the last checkpoint, over "
+        "all cells, converged or not (95 % paired stratified bootstrap).",
+    ]
 
 
 def _speedup_text(median: float | None, interval) -> str:
@@ -74,13 +86,9 @@ def _speedup_text(median: float | None, interval) -> str:
     return f"median {times(median)} [{times(low)}, {times(high)}] (order-statistic 95 %)"
 
 
-def _family_size(summary: dict) -> int:
-    return sum(len(cell["comparisons"]) for cell in summary["cells"])
-
-
-def _data_sentence(summary: dict) -> str:
+def _data_sentence(summary: StudySummary) -> str:
     """Which demonstrations the verdict's variation covers (`data_seeds`)."""
-    if summary.get("data_seeds"):
+    if summary.data_seeds:
         return (
             "Each verdict seed trained on its own demonstration set (data_seeds = true), so "
             "the intervals cover the variation between demonstration sets too."
@@ -91,10 +99,10 @@ def _data_sentence(summary: dict) -> str:
     )
 
 
-def verdict_lines(summary: dict) -> list[str]:
+def verdict_lines(summary: StudySummary) -> list[str]:
     """The verdict in words: the aggregate, then per cell and pair the AUC test's sentence and
     how the difference moves with the training budget."""
-    tuning, verdict = summary["tuning_seeds"], summary["verdict_seeds"]
+    tuning, verdict = summary.tuning_seeds, summary.verdict_seeds
     lines = [
         *aggregate_lines(summary),
         "",
@@ -102,54 +110,60 @@ def verdict_lines(summary: dict) -> list[str]:
         f"episode seeds); the verdict runs are fresh training seeds {_seed_range(verdict)} at "
         "those lrs, evaluated on the test episode seeds, paired by seed across optimizers. No "
         f"network that took part in the choice is in the verdict. {_data_sentence(summary)} "
-        f"Every run trained {summary.get('steps', '?')} steps.",
+        f"Every run trained {summary.steps or '?'} steps.",
         "",
     ]
-    edges = [
-        f"{label} chose the {stats['lr_at_edge']} lr of its grid in {cell['label']} "
-        f"(tuning AUC {_grid_text(stats)})"
-        for cell in summary["cells"]
-        for label, stats in cell["tuned"].items()
-        if stats.get("lr_at_edge")
-    ]
-    if edges:
-        margin = (
-            "by more than one standard error over tuning seeds"
-            if len(tuning) > 1
-            else "by more than one standard error of the validation episodes' noise: with one "
-            "tuning seed, seed noise cannot be estimated and is not allowed for"
-        )
-        lines += [
-            f"**Caution, possibly not tuned** (the chosen lr beats its neighbour {margin}): "
-            + "; ".join(edges)
-            + ". A better lr may lie outside the grid.",
-            "",
-        ]
+    lines += _caution_lines(summary)
     lines += _tuning_lines(summary)
-    for cell in summary["cells"]:
-        if not cell["comparisons"]:
-            lines.append(f"- **{cell['label']}**: incomplete (some runs are not evaluated yet).")
-        for comparison in cell["comparisons"]:
-            lines.append(f"- **{cell['label']}**: " + sooner_sentence(comparison))
+    for cell in summary.cells:
+        if not cell.comparisons:
+            lines.append(f"- **{cell.label}**: incomplete (some runs are not evaluated yet).")
+        for comparison in cell.comparisons:
+            lines.append(f"- **{cell.label}**: " + sooner_sentence(comparison))
             lines.append("  - " + better_sentence(comparison))
             lines.append("  - " + trend_sentence(comparison))
-    if summary["diverged_runs"]:
+    if summary.diverged_runs:
         lines += [
             "",
-            f"Diverged runs (counted as failing every episode): {len(summary['diverged_runs'])}.",
+            f"Diverged runs (counted as failing every episode): {len(summary.diverged_runs)}.",
         ]
     return lines
 
 
-def _tuning_lines(summary: dict) -> list[str]:
+def _caution_lines(summary: StudySummary) -> list[str]:
+    """The lrs chosen at an end of their grid that beat their neighbour (`lr_at_edge`)."""
+    edges = [
+        f"{label} chose the {stats.lr_at_edge} lr of its grid in {cell.label} "
+        f"(tuning AUC {_grid_text(stats)})"
+        for cell in summary.cells
+        for label, stats in cell.tuned.items()
+        if stats.lr_at_edge
+    ]
+    if not edges:
+        return []
+    margin = (
+        "by more than one standard error over tuning seeds"
+        if len(summary.tuning_seeds) > 1
+        else "by more than one standard error of the validation episodes' noise: with one "
+        "tuning seed, seed noise cannot be estimated and is not allowed for"
+    )
+    return [
+        f"**Caution, possibly not tuned** (the chosen lr beats its neighbour {margin}): "
+        + "; ".join(edges)
+        + ". A better lr may lie outside the grid.",
+        "",
+    ]
+
+
+def _tuning_lines(summary: StudySummary) -> list[str]:
     """Grid extensions, and how flat each tuning curve was (max − min validation AUC)."""
     lines = []
-    labels = {cell.get("key"): cell["label"] for cell in summary["cells"]}
+    labels = {cell.key: cell.label for cell in summary.cells}
     extensions = [
-        f"{e['optimizer']} in {labels.get(e['cell'], e['cell'])} (added lr "
-        + ", ".join(f"{lr:g}" for lr in e["added"])
+        f"{e.optimizer} in {labels.get(e.cell, e.cell)} (added lr "
+        + ", ".join(f"{lr:g}" for lr in e.added)
         + ")"
-        for e in summary.get("grid_extensions", [])
+        for e in summary.grid_extensions
     ]
     if extensions:
         lines += [
@@ -158,12 +172,11 @@ def _tuning_lines(summary: dict) -> list[str]:
             "",
         ]
     spreads = []
-    for cell in summary["cells"]:
-        for label, stats in cell["tuned"].items():
-            known = [e["validation_auc"] for e in stats.get("lr_grid", [])
-                     if e["validation_auc"] is not None]  # fmt: skip
+    for cell in summary.cells:
+        for label, stats in cell.tuned.items():
+            known = [e.validation_auc for e in stats.lr_grid if e.validation_auc is not None]
             if len(known) > 1:
-                spreads.append(f"{cell['label']} {label} {max(known) - min(known):.2f}")
+                spreads.append(f"{cell.label} {label} {max(known) - min(known):.2f}")
     if spreads:
         lines += [
             "Tuning curves, max − min validation AUC over each grid (near 0: the lr choice "
@@ -173,93 +186,107 @@ def _tuning_lines(summary: dict) -> list[str]:
     return lines
 
 
-def sooner_sentence(comparison: dict) -> str:
-    base, candidate, soon = comparison["base"], comparison["candidate"], comparison["sooner"]
-    if soon["target"] is None:
-        return f"sooner: {soon['verdict']}."
-    speed = _speedup_text(soon["speedup_median"], soon["speedup_ci"])
+def sooner_sentence(comparison: Comparison) -> str:
+    base, candidate, soon = comparison.base, comparison.candidate, comparison.sooner
+    if soon.target is None:
+        return f"sooner: {soon.verdict}."
+    speed = _speedup_text(soon.speedup_median, soon.speedup_ci)
     return (
-        f"sooner: **{soon['verdict']}** (target test AUC {soon['target']:.2f}; first to reach "
-        f"it: {candidate} in {soon['first_candidate']}, {base} in {soon['first_base']}, "
-        f"tied in {soon['ties']} of {len(soon['steps_base'])} seeds; sign-test p = "
-        f"{soon['p']:.3g}, Holm {soon['holm_p']:.3g}; speed-up {speed})."
+        f"sooner: **{soon.verdict}** (target test AUC {soon.target:.2f}; first to reach "
+        f"it: {candidate} in {soon.first_candidate}, {base} in {soon.first_base}, "
+        f"tied in {soon.ties} of {len(soon.steps_base)} seeds; sign-test p = "
+        f"{soon.p:.3g}, Holm {soon.holm_p:.3g}; speed-up {speed})."
     )
 
 
-def better_sentence(comparison: dict) -> str:
-    auc, plateau = comparison["auc"], comparison["plateau"]
-    steps = plateau["base"]["steps"]
-    changes = "; ".join(
-        f"{comparison[role]} {entry['change']:+.3f} [{entry['ci'][0]:+.3f}, {entry['ci'][1]:+.3f}]"
-        for role, entry in (("base", plateau["base"]), ("candidate", plateau["candidate"]))
-    )
+def better_sentence(comparison: Comparison) -> str:
+    auc = comparison.auc
     test = (
-        f", permutation p = {auc['permutation_p']:.3g}, Holm over {auc['tests_in_family']} "
-        f"converged cells = {auc['holm_p']:.3g}"
-        if auc.get("holm_p") is not None
+        f", permutation p = {auc.permutation_p:.3g}, Holm over {auc.tests_in_family} "
+        f"converged cells = {auc.holm_p:.3g}"
+        if auc.holm_p is not None
         else ""
     )
     return (
-        f"better: **{auc['verdict']}** (final test AUC {auc['mean_candidate']:.2f} vs "
-        f"{auc['mean_base']:.2f}, paired difference {auc['mean_difference']:+.3f}, 90 % CI "
-        f"[{auc['ci90'][0]:+.3f}, {auc['ci90'][1]:+.3f}], {auc['wins']} wins / {auc['ties']} "
-        f"ties / {auc['losses']} losses{test}; change from step {steps[0]} to {steps[1]}, 95 % "
-        f"CI, plateau when within ±{auc['margin']:g}: {changes})."
+        f"better: **{auc.verdict}** (final test AUC {auc.mean_candidate:.2f} vs "
+        f"{auc.mean_base:.2f}, paired difference {auc.mean_difference:+.3f}, 90 % CI "
+        f"[{auc.ci90[0]:+.3f}, {auc.ci90[1]:+.3f}], {auc.wins} wins / {auc.ties} "
+        f"ties / {auc.losses} losses{test}; {_plateau_text(comparison)})."
     )
 
 
-def trend_sentence(comparison: dict) -> str:
-    trend = comparison["trend"]
+def _plateau_text(comparison: Comparison) -> str:
+    """The plateau check behind "better": each optimizer's change over the last two checkpoints,
+    or, with one budget checkpoint, that there was nothing to check."""
+    plateau, margin = comparison.plateau, comparison.auc.margin
+    if not plateau.base.checked:
+        return (
+            f"one budget checkpoint (step {plateau.base.steps[1]}) allows no plateau check, so "
+            f"neither optimizer is taken as plateaued (give the study's budget two or more points)"
+        )
+    steps = plateau.base.steps
+    changes = "; ".join(
+        f"{name} {entry.change:+.3f} [{entry.ci[0]:+.3f}, {entry.ci[1]:+.3f}]"
+        for name, entry in (
+            (comparison.base, plateau.base),
+            (comparison.candidate, plateau.candidate),
+        )
+    )
     return (
-        f"budget: {trend['words']} (paired difference {trend['first_difference']:+.2f} "
-        f"[{trend['first_ci'][0]:+.2f}, {trend['first_ci'][1]:+.2f}] at step "
-        f"{trend['first_step']}, changing by {trend['change']:+.2f} [{trend['change_ci'][0]:+.2f}, "
-        f"{trend['change_ci'][1]:+.2f}] by step {trend['last_step']}, per-seed 95 % CI)."
+        f"change from step {steps[0]} to {steps[1]}, 95 % CI, plateau when within "
+        f"±{margin:g}: {changes}"
     )
 
 
-def _grid_text(stats: dict) -> str:
+def trend_sentence(comparison: Comparison) -> str:
+    trend = comparison.trend
+    return (
+        f"budget: {trend.words} (paired difference {trend.first_difference:+.2f} "
+        f"[{trend.first_ci[0]:+.2f}, {trend.first_ci[1]:+.2f}] at step "
+        f"{trend.first_step}, changing by {trend.change:+.2f} [{trend.change_ci[0]:+.2f}, "
+        f"{trend.change_ci[1]:+.2f}] by step {trend.last_step}, per-seed 95 % CI)."
+    )
+
+
+def _grid_text(stats: TunedIncomplete) -> str:
     """'0.38 / 0.41 / **0.43** at lr 0.003 / 0.01 / 0.03', the chosen one in bold."""
-    grid = sorted(stats["lr_grid"], key=lambda entry: entry["lr"])
+    grid = sorted(stats.lr_grid, key=lambda entry: entry.lr)
     values = [
-        f"**{_rate(e['validation_auc'])}**"
-        if e["lr"] == stats["lr"]
-        else _rate(e["validation_auc"])
+        f"**{_rate(e.validation_auc)}**" if e.lr == stats.lr else _rate(e.validation_auc)
         for e in grid
     ]
-    return " / ".join(values) + " at lr " + " / ".join(f"{e['lr']:g}" for e in grid)
+    return " / ".join(values) + " at lr " + " / ".join(f"{e.lr:g}" for e in grid)
 
 
-def cell_table(cell: dict) -> list[str]:
+def cell_table(cell: Cell) -> list[str]:
     """One row per optimizer at its chosen lr: success per H, AUC, H@0.5, val losses."""
-    horizons = cell["horizons"]
+    horizons = cell.horizons
     header = (
         "| optimizer | lr (chosen) | "
         + " | ".join(f"H={h}" for h in horizons)
         + " | AUC | H@0.5 | best val loss | final val loss |"
     )
     lines = [header, "|" + "---|" * (len(horizons) + 6)]
-    for label, stats in cell["tuned"].items():
-        if not stats["complete"]:
-            lines.append(f"| {label} | {_fmt(stats['lr'])} | " + "– | " * (len(horizons) + 4))
+    for label, stats in cell.tuned.items():
+        if not isinstance(stats, TunedComplete):
+            lines.append(f"| {label} | {_fmt(stats.lr)} | " + "– | " * (len(horizons) + 4))
             continue
         success = " | ".join(
-            f"{_rate(stats['success'][str(h)])} [{_rate(stats['band'][str(h)][0])}, "
-            f"{_rate(stats['band'][str(h)][1])}]"
+            f"{_rate(stats.success[h])} [{_rate(stats.band[h][0])}, {_rate(stats.band[h][1])}]"
             for h in horizons
         )
-        level = stats["h_at_half"]
+        level = stats.h_at_half
         at = "> max H" if level is None else "< min H" if level == 0 else f"{level:.1f}"
         lines.append(
-            f"| {label} | {stats['lr']:g} | {success} | {_rate(stats['auc'])} | {at} | "
-            f"{_fmt(stats['best_val_loss'])} | {_fmt(stats['final_val_loss'])} |"
+            f"| {label} | {stats.lr:g} | {success} | {_rate(stats.auc)} | {at} | "
+            f"{_fmt(stats.best_val_loss)} | {_fmt(stats.final_val_loss)} |"
         )
     return lines
 
 
-def _difference_table(comparison: dict) -> list[str]:
+def _difference_table(comparison: Comparison) -> list[str]:
     lines = [
-        f"Paired differences, {comparison['candidate']} − {comparison['base']} (verdict seeds, "
+        f"Paired differences, {comparison.candidate} − {comparison.base} (verdict seeds, "
         "test episodes). Per-H rows are descriptive (uncorrected p); the AUC row is the cell's "
         "test:",
         "",
@@ -267,83 +294,82 @@ def _difference_table(comparison: dict) -> list[str]:
         "| sign-test p | Holm p | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for row in [*comparison["per_horizon"], {**comparison["auc"], "task_horizon": "AUC"}]:
-        holm = row.get("holm_p")
+    rows = [(row.task_horizon, row, None, "") for row in comparison.per_horizon]
+    auc = comparison.auc
+    for name, row, holm, verdict in [*rows, ("AUC", auc, auc.holm_p, auc.verdict)]:
         lines.append(
-            f"| {row['task_horizon']} | {row['mean_base']:.2f} | {row['mean_candidate']:.2f} | "
-            f"{row['mean_difference']:+.3f} | [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}] | "
-            f"{row['wins']}/{row['ties']}/{row['losses']} | {row['permutation_p']:.3f} | "
-            f"{row['sign_test_p']:.3f} | {'' if holm is None else f'{holm:.3f}'} | "
-            f"{row.get('verdict', '')} |"
+            f"| {name} | {row.mean_base:.2f} | {row.mean_candidate:.2f} | "
+            f"{row.mean_difference:+.3f} | [{row.ci_low:+.3f}, {row.ci_high:+.3f}] | "
+            f"{row.wins}/{row.ties}/{row.losses} | {row.permutation_p:.3f} | "
+            f"{row.sign_test_p:.3f} | {'' if holm is None else f'{holm:.3f}'} | "
+            f"{verdict} |"
         )
     return lines
 
 
-def _budget_table(cell: dict) -> list[str]:
+def _budget_table(cell: Cell) -> list[str]:
     """Test AUC of the verdict runs at each budget checkpoint, per optimizer, and the paired
     difference."""
-    steps = cell["budget_steps"]
+    steps = cell.budget_steps
     lines = [
         "| optimizer | " + " | ".join(f"step {s}" for s in steps) + " |",
         "|---|" + "---|" * len(steps),
     ]
-    for label, stats in cell["tuned"].items():
-        if not stats.get("complete"):
+    for label, stats in cell.tuned.items():
+        if not isinstance(stats, TunedComplete):
             continue
         values = [
-            f"{stats['budget_auc'][str(s)]:.2f} [{stats['budget_band'][str(s)][0]:.2f}, "
-            f"{stats['budget_band'][str(s)][1]:.2f}]"
+            f"{stats.budget_auc[s]:.2f} [{stats.budget_band[s][0]:.2f}, "
+            f"{stats.budget_band[s][1]:.2f}]"
             for s in steps
         ]
         lines.append(f"| {label} | " + " | ".join(values) + " |")
-    for comparison in cell["comparisons"]:
+    for comparison in cell.comparisons:
         lines.append(
-            f"| {comparison['candidate']} − {comparison['base']} | "
+            f"| {comparison.candidate} − {comparison.base} | "
             + " | ".join(
-                f"{row['mean_difference']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]"
-                for row in comparison["budget"]
+                f"{row.mean_difference:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}]"
+                for row in comparison.budget
             )
             + " |"
         )
     return lines
 
 
-def _selection_table(cell: dict) -> list[str]:
-    lrs = sorted({entry["lr"] for stats in cell["tuned"].values() for entry in stats["lr_grid"]})
+def _selection_table(cell: Cell) -> list[str]:
+    lrs = sorted({entry.lr for stats in cell.tuned.values() for entry in stats.lr_grid})
     lines = [
         "| optimizer | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " |",
         "|---|" + "---|" * len(lrs),
     ]
-    for label, stats in cell["tuned"].items():
-        grid = {entry["lr"]: entry["validation_auc"] for entry in stats["lr_grid"]}
+    for label, stats in cell.tuned.items():
+        grid = {entry.lr: entry.validation_auc for entry in stats.lr_grid}
         values = []
         for lr in lrs:
             text = _rate(grid.get(lr)) if lr in grid else ""
-            values.append(f"**{text}**" if lr == stats["lr"] else text)
+            values.append(f"**{text}**" if lr == stats.lr else text)
         lines.append(f"| {label} | " + " | ".join(values) + " |")
     return lines
 
 
-def _robustness_table(cell: dict) -> list[str]:
-    horizons = cell["horizons"]
+def _robustness_table(cell: Cell) -> list[str]:
+    horizons = cell.horizons
     lines = [
         "| optimizer | " + " | ".join(f"H={h}" for h in horizons) + " |",
         "|---|" + "---|" * len(horizons),
     ]
-    for label, rates in cell["robustness"].items():
-        values = (
-            ["–"] * len(horizons) if rates is None else [_rate(rates[str(h)]) for h in horizons]
-        )
+    for label, rates in cell.robustness.items():
+        values = ["–"] * len(horizons) if rates is None else [_rate(rates[h]) for h in horizons]
         lines.append(f"| {label} | " + " | ".join(values) + " |")
     return lines
 
 
-def _video_links(cell: dict, root: Path) -> list[str]:
+def _video_links(cell: Cell, root: Path) -> list[str]:
     links = []
-    for label, stats in cell["tuned"].items():
-        if not stats.get("complete"):
+    for label, stats in cell.tuned.items():
+        if not isinstance(stats, TunedComplete):
             continue
-        videos = sorted((root / stats["test_dirs"][0] / "videos").glob("H*.mp4"))
+        videos = sorted((root / stats.test_dirs[0] / "videos").glob("H*.mp4"))
         if videos:
             parts = ", ".join(
                 f"[H={int(v.stem[1:])}]({v.relative_to(root).as_posix()})" for v in videos
@@ -352,13 +378,13 @@ def _video_links(cell: dict, root: Path) -> list[str]:
     return links
 
 
-def recorded_versions(summary: dict, root: Path) -> dict[str, Any]:
+def recorded_versions(summary: StudySummary, root: Path) -> dict[str, Any]:
     """The versions the first complete verdict run's test evaluation recorded in results.json
     (what the study's numbers were computed with; `provenance.versions` is this process's)."""
-    for cell in summary["cells"]:
-        for stats in cell["tuned"].values():
-            if stats.get("complete"):
-                results = json.loads((root / stats["test_dirs"][0] / "results.json").read_text())
+    for cell in summary.cells:
+        for stats in cell.tuned.values():
+            if isinstance(stats, TunedComplete):
+                results = json.loads((root / stats.test_dirs[0] / "results.json").read_text())
                 return results["versions"]
     return {}
 
@@ -400,22 +426,22 @@ def _setup(config: StudyConfig) -> list[str]:
     return lines
 
 
-def wall_time(summary: dict) -> str:
+def wall_time(summary: StudySummary) -> str:
     """Total wall time over the invocations that built the study (reruns skip finished work)."""
-    invocations = summary.get("invocations", [])
-    minutes = sum(i["seconds"] for i in invocations) / 60
+    invocations = summary.invocations
+    minutes = sum(i.seconds for i in invocations) / 60
     return f"{minutes:.1f} min over {len(invocations)} invocation(s)"
 
 
-def stage_breakdown(summary: dict) -> str:
+def stage_breakdown(summary: StudySummary) -> str:
     """Minutes per stage, summed over the invocations (where the study's time went), then the
     workers' minutes per kind of work within the tune and verdict stages."""
     totals: dict[str, float] = {}
     work: dict[str, dict[str, float]] = {}
-    for invocation in summary.get("invocations", []):
-        for stage, seconds in invocation.get("stages", {}).items():
+    for invocation in summary.invocations:
+        for stage, seconds in invocation.stages.items():
             totals[stage] = totals.get(stage, 0.0) + seconds
-        for stage, kinds in invocation.get("worker_seconds", {}).items():
+        for stage, kinds in invocation.worker_seconds.items():
             for kind, seconds in kinds.items():
                 work.setdefault(stage, {})[kind] = work.get(stage, {}).get(kind, 0.0) + seconds
     text = "; ".join(f"{stage} {seconds / 60:.1f} min" for stage, seconds in totals.items())
@@ -428,11 +454,11 @@ def stage_breakdown(summary: dict) -> str:
     return text
 
 
-def _per_cell(summary: dict, table) -> list[str]:
+def _per_cell(summary: StudySummary, table) -> list[str]:
     """Each cell's label in bold, then its table."""
     lines = []
-    for cell in summary["cells"]:
-        lines += [f"**{cell['label']}**", "", *table(cell), ""]
+    for cell in summary.cells:
+        lines += [f"**{cell.label}**", "", *table(cell), ""]
     return lines
 
 
@@ -451,7 +477,7 @@ def _metric_sentence(metric: str) -> str:
     )
 
 
-def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
+def write_report(config: StudyConfig, root: Path, summary: StudySummary) -> Path:
     """report.md and its three figures under `root`: the verdict, the per-H results per cell,
     the budget axis, the lr choice, robustness, loss vs success, setup and versions."""
     plot_success_grid(summary, root / SUCCESS_PLOT)
@@ -478,7 +504,7 @@ def write_report(config: StudyConfig, root: Path, summary: dict) -> Path:
     return path
 
 
-def _horizon_section(config: StudyConfig, root: Path, summary: dict) -> list[str]:
+def _horizon_section(config: StudyConfig, root: Path, summary: StudySummary) -> list[str]:
     """Success vs H: the figure, how to read the numbers, then per cell its tables and videos."""
     measured = "success rate" if config.metric == "success" else "mean score"
     lines = [
@@ -498,9 +524,9 @@ def _horizon_section(config: StudyConfig, root: Path, summary: dict) -> list[str
         "ties).",
         "",
     ]
-    for cell in summary["cells"]:
-        lines += [f"### {cell['label']}", "", *cell_table(cell), ""]
-        for comparison in cell["comparisons"]:
+    for cell in summary.cells:
+        lines += [f"### {cell.label}", "", *cell_table(cell), ""]
+        for comparison in cell.comparisons:
             lines += [*_difference_table(comparison), ""]
         lines += [
             "Success vs training budget (verdict runs, test episode seeds, AUC with 95 % "
@@ -516,7 +542,7 @@ def _horizon_section(config: StudyConfig, root: Path, summary: dict) -> list[str
     return lines
 
 
-def _tuning_sections(summary: dict) -> list[str]:
+def _tuning_sections(summary: StudySummary) -> list[str]:
     """The budget figure, then the lr choice and the robustness over the lr grid per cell."""
     lines = [
         "## Sooner or better: success vs training budget",
@@ -539,16 +565,10 @@ def _tuning_sections(summary: dict) -> list[str]:
     return lines + _per_cell(summary, _robustness_table)
 
 
-def _scatter_section(summary: dict) -> list[str]:
+def _scatter_section(summary: StudySummary) -> list[str]:
     """Validation loss vs closed-loop success: the figure and Spearman's rho per cell."""
     rhos = "; ".join(
-        f"{cell['label']}: "
-        + (
-            "–"
-            if cell["val_loss_vs_success"]["spearman"] is None
-            else f"{cell['val_loss_vs_success']['spearman']:+.2f}"
-        )
-        for cell in summary["cells"]
+        f"{cell.label}: " + _rho_text(cell.val_loss_vs_success.spearman) for cell in summary.cells
     )
     return [
         "## Validation loss vs closed-loop success",
@@ -559,3 +579,7 @@ def _scatter_section(summary: dict) -> list[str]:
         "negative ρ would mean lower loss ⇒ higher success.",
         "",
     ]
+
+
+def _rho_text(rho: float | None) -> str:
+    return "–" if rho is None else f"{rho:+.2f}"

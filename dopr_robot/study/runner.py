@@ -26,6 +26,7 @@ from . import jobs
 from .config import StudyConfig
 from .executors import COLLECT, TUNE, VERDICT, LocalExecutor, make_executor
 from .plan import cells, collections, compared_optimizers, tuning_runs, verdict_runs
+from .records import Invocation, StudySummary
 from .report import write_report
 from .summary import summarise, tune_with_extensions
 
@@ -85,7 +86,7 @@ def run_study(
     progress: bool = True,
     backend: str = "local",
     address: str | None = None,
-) -> dict[str, Any]:
+) -> StudySummary:
     """Run (or finish) the study in `root`; returns the summary (also summary.json, report.md).
     `backend`: "local" (a process pool of `config.workers`) or "ray" (tasks on the Ray cluster
     at `address`, or a local Ray instance); the same jobs and files either way. A second study
@@ -101,7 +102,7 @@ def _run_locked(
     progress: bool,
     backend: str,
     address: str | None,
-) -> dict[str, Any]:
+) -> StudySummary:
     prepare_directory(config, root, overwrite)
     started = time.perf_counter()
     bar = _progress_bar(config) if progress else None
@@ -175,11 +176,11 @@ def _run_jobs(config: StudyConfig, root: Path, executor, bar, stages: dict[str, 
 def _write_outputs(
     config: StudyConfig,
     root: Path,
-    summary: dict[str, Any],
+    summary: StudySummary,
     stages: dict[str, float],
     work: dict[str, dict[str, float]],
     seconds: float,
-) -> dict[str, Any]:
+) -> StudySummary:
     """This invocation's line in invocations.jsonl, then summary.json and report.md; `seconds`:
     this invocation's wall time (report.md and its plots take a few seconds after it and are
     not in the breakdown)."""
@@ -187,10 +188,16 @@ def _write_outputs(
     invocation = {"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": seconds}
     with (root / INVOCATIONS).open("a") as log:
         log.write(json.dumps({**invocation, "stages": stages, "worker_seconds": work}) + "\n")
-    summary["seconds_this_invocation"] = seconds
-    summary["stage_seconds_this_invocation"] = stages
-    summary["invocations"] = [json.loads(line) for line in (root / INVOCATIONS).open()]
-    (root / "summary.json").write_text(json.dumps(summary, indent=2))
+    with (root / INVOCATIONS).open() as log:
+        invocations = [Invocation.model_validate_json(line) for line in log]
+    summary = summary.model_copy(
+        update={
+            "seconds_this_invocation": seconds,
+            "stage_seconds_this_invocation": stages,
+            "invocations": invocations,
+        }
+    )
+    (root / "summary.json").write_text(summary.to_json(), encoding="utf-8")
     write_report(config, root, summary)
     return summary
 

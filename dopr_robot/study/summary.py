@@ -63,6 +63,7 @@ from .plan import (
     tuning_runs,
     verdict_runs,
 )
+from .records import StudySummary
 
 AGGREGATE_RESAMPLES = 2000
 #: the absolute success level of the H@ column: comparable across optimizers and cells
@@ -258,8 +259,10 @@ def tune_with_extensions(config: StudyConfig, root: Path, train=None) -> tuple[l
             return records, choice, grids
 
 
-def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
-    """Everything the report shows, as one JSON-serialisable dict (also summary.json)."""
+def summarise(config: StudyConfig, root: Path) -> StudySummary:
+    """Everything the report shows (also summary.json). Built as plain dicts with the same
+    shape, as the rules below are written over them, and validated into the typed records once,
+    here, so what leaves this module is typed (`records.py`)."""
     records, choice, grids = tune_with_extensions(config, root)
     chosen = {key: entry["lr"] for key, entry in choice.items()}
     records += [run_record(config, root, run) for run in verdict_runs(config, chosen)]
@@ -288,7 +291,7 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
             }
         )
     _add_verdicts(config, summary_cells)
-    return {
+    return StudySummary.model_validate({
         "study": config.name,
         "tuning_seeds": config.tuning_seed_list,
         "verdict_seeds": config.verdict_seed_list,
@@ -306,7 +309,7 @@ def summarise(config: StudyConfig, root: Path) -> dict[str, Any]:
         "aggregate": _aggregate(config, summary_cells),
         "diverged_runs": [r["directory"] for r in records if r["diverged"]],
         "runs": records,
-    }
+    })  # fmt: skip
 
 
 def _tuned_stats(label, lr, seed_records, task, selection) -> dict[str, Any]:

@@ -1,11 +1,19 @@
-"""The sooner rule's mechanics: steps to target, censoring, the order-statistic interval."""
+"""The sooner rule's mechanics: steps to target, censoring, the order-statistic interval; the
+plateau check with a single budget checkpoint."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import stats
 
-from dopr_robot.study.convergence import Curves, median_interval, sooner, steps_to_target
+from dopr_robot.study.convergence import (
+    Curves,
+    cell_verdicts,
+    median_interval,
+    plateau,
+    sooner,
+    steps_to_target,
+)
 
 
 def test_steps_to_target_is_the_first_checkpoint_reaching_it_or_censored():
@@ -28,3 +36,18 @@ def test_the_median_interval_uses_binomial_ranks_and_needs_six_values():
     values = np.arange(1.0, 11.0)  # n = 10: ranks 2 and 9 cover the median with 97.9 %
     assert median_interval(values) == (2.0, 9.0)
     assert median_interval(np.arange(5.0)) is None
+
+
+def test_one_budget_checkpoint_allows_no_plateau_check_so_better_is_not_asked():
+    """budget = [1.0]: nothing to compare the last checkpoint with. Not plateaued, so the cell
+    reads "not converged" (the rule unchanged), and there is no change to report (it was NaN)."""
+    base = np.tile([0.5], (10, 1)) + np.linspace(0, 0.01, 10)[:, None]
+    candidate = base + 0.2
+    check = plateau(base, [400], 0.1)
+    assert not check.checked and not check.plateaued and not check.at_ceiling
+    assert check.steps == (400, 400) and check.change is None and check.ci is None
+    (verdict,) = cell_verdicts([(Curves(steps=[400], base=base, candidate=candidate), 0.4)], 0.1,
+                               "adamw", "dopr-adamw")  # fmt: skip
+    assert not verdict.better.converged and verdict.better.tests_in_family == 0
+    assert verdict.better.verdict == "not converged at 400 steps (rerun with more steps)"
+    assert plateau(np.hstack([base, base]), [200, 400], 0.1).checked

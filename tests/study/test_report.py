@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from dopr_robot.study.convergence import Curves, cell_verdicts
+from dopr_robot.study.records import Cell, Comparison, StudySummary
 from dopr_robot.study.report import (
     aggregate_lines,
     better_sentence,
@@ -23,27 +26,67 @@ from dopr_robot.study.summary import verdict_kind
 LABEL = "balance · flow · standardised inputs"
 
 
-def tuned(lr, grid, *, complete=True, edge=None, h_at_half=13.25):
+def tuned(label, lr, grid, *, complete=True, edge=None, h_at_half=13.25):
     """One optimizer's row of a cell: chosen `lr`, `grid` = {lr: validation AUC}."""
     return {
+        "optimizer": label,
         "lr": lr,
+        "validation_auc": grid.get(lr),
         "lr_grid": [{"lr": x, "validation_auc": auc} for x, auc in grid.items()],
         "lr_at_edge": edge,
         "complete": complete,
+        "success_per_seed": {"10": [1.0, 0.5, 0.75], "20": [0.25, 0.0, 0.5]},
         "success": {"10": 0.75, "20": 0.25},
         "band": {"10": [0.5, 1.0], "20": [0.0, 0.5]},
+        "auc_per_seed": [0.625, 0.25, 0.625],
         "auc": 0.5,
         "h_at_half": h_at_half,
+        "budget_auc_per_seed": {"150": [0.5, 0.25, 0.5], "300": [0.625, 0.25, 0.625]},
+        "budget_auc": {"150": 0.4167, "300": 0.5},
+        "budget_band": {"150": [0.1, 0.7], "300": [0.2, 0.8]},
         "best_val_loss": 0.41926,
         "final_val_loss": 1e-4,
-        "test_dirs": [f"runs/balance/flow-c1/x-lr{lr:g}-s2/eval/test"],
+        "diverged": 0,
+        "test_dirs": [f"runs/balance/flow-c1/{label}-lr{lr:g}-s2/eval/test"],
     }
 
 
-def comparison(auc_verdict="better (Holm p = 0.02)", sooner_target=0.2, holm_p=0.0123):
+def paired(mean_base=0.375, mean_candidate=0.65625, **changes):
+    """The descriptive numbers of a paired comparison (`paired.describe_paired`'s fields)."""
+    return {
+        "n_pairs": 3,
+        "mean_base": mean_base,
+        "mean_candidate": mean_candidate,
+        "mean_difference": mean_candidate - mean_base,
+        "ci_low": -0.1,
+        "ci_high": 0.6,
+        "wins": 2,
+        "ties": 1,
+        "losses": 0,
+        "sign_test_p": 0.5,
+        "permutation_p": 0.25,
+        **changes,
+    }
+
+
+def plateau(change, ci, steps=(150, 300)):
+    return {"steps": list(steps), "change": change, "ci": ci, "margin": 0.1,
+            "plateaued": True, "at_ceiling": False}  # fmt: skip
+
+
+def comparison_values(auc_verdict="better (Holm p = 0.02)", sooner_target=0.2, holm_p=0.0123):
+    """One pair in one cell as summary.json holds it (every field `Comparison` needs)."""
+    better = {"converged": holm_p is not None, "mean_difference": 0.28125, "ci90": [0.0839, 0.4786],
+              "p": 0.25, "holm_p": holm_p, "margin": 0.1, "verdict": auc_verdict,
+              "tests_in_family": 2}  # fmt: skip
     return {
         "base": "adamw",
         "candidate": "dopr-adamw",
+        "per_horizon": [
+            {"task_horizon": 10, **paired(0.5, 0.75)},
+            {"task_horizon": 20, **paired(0.25, 0.5)},
+        ],
+        "budget": [{"step": 150, **paired(0.25, 0.5)}, {"step": 300, **paired()}],
         "sooner": {
             "verdict": "sooner" if sooner_target is not None else "no target (base never left 0)",
             "target": sooner_target,
@@ -51,29 +94,26 @@ def comparison(auc_verdict="better (Holm p = 0.02)", sooner_target=0.2, holm_p=0
             "first_base": 0,
             "ties": 1,
             "steps_base": [300, 300, 150],
+            "steps_candidate": [150, 150, 150],
             "p": 0.25,
             "holm_p": 0.5,
             "speedup_median": 1.5,
             "speedup_ci": [1.0, float("inf")],
+            "speedup_pairs": 3,
         },
         "auc": {
+            **paired(mean_difference=0.28125),
             "verdict": auc_verdict,
-            "mean_candidate": 0.65625,
-            "mean_base": 0.375,
-            "mean_difference": 0.28125,
             "ci90": [0.0839, 0.4786],
-            "wins": 2,
-            "ties": 1,
-            "losses": 0,
             "margin": 0.1,
-            "permutation_p": 0.25,
             "tests_in_family": 2,
             "holm_p": holm_p,
         },
         "plateau": {
-            "base": {"steps": [150, 300], "change": 0.0625, "ci": [-0.05, 0.08]},
-            "candidate": {"steps": [150, 300], "change": -0.01, "ci": [-0.09, 0.07]},
+            "base": plateau(0.0625, [-0.05, 0.08]),
+            "candidate": plateau(-0.01, [-0.09, 0.07]),
         },
+        "better": better,
         "trend": {
             "words": "candidate ahead first, gap closes",
             "first_difference": 0.25,
@@ -86,33 +126,51 @@ def comparison(auc_verdict="better (Holm p = 0.02)", sooner_target=0.2, holm_p=0
     }
 
 
-def summary(**changes):
+def comparison(*args, **kwargs) -> Comparison:
+    return Comparison.model_validate(comparison_values(*args, **kwargs))
+
+
+def summary_values(**changes) -> dict:
+    """A one-cell summary as summary.json holds it, with `changes` set over it."""
     cell = {
         "key": "balance/flow-c1",
         "label": LABEL,
+        "task": "balance",
+        "policy": "flow",
+        "conditioning": 1.0,
         "horizons": [10, 20],
+        "budget_steps": [150, 300],
         "tuned": {
-            "adamw": tuned(1e-3, {1e-3: 0.4}),
-            "dopr-adamw": tuned(3e-3, {1e-3: 0.4, 3e-3: 0.6}),
+            "adamw": tuned("adamw", 1e-3, {1e-3: 0.4}),
+            "dopr-adamw": tuned("dopr-adamw", 3e-3, {1e-3: 0.4, 3e-3: 0.6}),
         },
-        "comparisons": [comparison()],
+        "comparisons": [comparison_values()],
+        "robustness": {"adamw": {"10": 0.5, "20": 0.25}, "dopr-adamw": None},
+        "val_loss_vs_success": {"points": [], "spearman": None},
     }
     values = {
+        "study": "t",
         "tuning_seeds": [0, 1],
         "verdict_seeds": [2, 3, 4],
-        "steps": 300,
+        "budget": [0.5, 1.0],
+        "steps": "300",
         "cells": [cell],
         "diverged_runs": [],
         "grid_extensions": [],
         "aggregate": [],
+        "runs": [],
     }
     values.update(changes)
     return values
 
 
+def summary(**changes) -> StudySummary:
+    return StudySummary.model_validate(summary_values(**changes))
+
+
 def test_a_verdict_is_counted_by_its_kind():
     kinds = [
-        verdict_kind(comparison(text)["auc"]["verdict"])
+        verdict_kind(comparison(text).auc.verdict)
         for text in ("better (Holm p = 0.02)", "not converged at 300 steps (rerun with more steps)")
     ]
     assert kinds == ["better", "not converged"]
@@ -135,25 +193,30 @@ def test_each_cell_and_pair_gets_its_three_sentences_in_order():
 
 
 def test_a_cell_without_comparisons_is_said_to_be_incomplete():
-    incomplete = summary()
+    incomplete = summary_values()
     incomplete["cells"][0]["comparisons"] = []
-    lines = verdict_lines(incomplete)
+    lines = verdict_lines(StudySummary.model_validate(incomplete))
     assert f"- **{LABEL}**: incomplete (some runs are not evaluated yet)." in lines
     assert not any(line.startswith("  - better") for line in lines)
 
 
+def _cautions(values: dict) -> list[str]:
+    lines = verdict_lines(StudySummary.model_validate(values))
+    return [line for line in lines if "Caution" in line]
+
+
 def test_an_lr_at_the_edge_of_its_grid_is_a_caution_with_the_tuning_curve():
     assert not any("Caution" in line for line in verdict_lines(summary()))
-    edge = summary()
+    edge = summary_values()
     edge["cells"][0]["tuned"]["dopr-adamw"]["lr_at_edge"] = "largest"
-    (caution,) = [line for line in verdict_lines(edge) if "Caution" in line]
+    (caution,) = _cautions(edge)
     assert (
         f"dopr-adamw chose the largest lr of its grid in {LABEL} "
         "(tuning AUC 0.40 / **0.60** at lr 0.001 / 0.003)" in caution
     )
     assert "by more than one standard error over tuning seeds" in caution
     edge["tuning_seeds"] = [0]  # one seed: seed noise is not allowed for, and the line says so
-    (caution,) = [line for line in verdict_lines(edge) if "Caution" in line]
+    (caution,) = _cautions(edge)
     assert "with one tuning seed, seed noise cannot be estimated" in caution
 
 
@@ -192,9 +255,9 @@ def test_the_sooner_sentence_gives_target_first_arrivals_tests_and_speedup():
 def test_the_speedup_says_who_never_reached_the_target_and_when_no_interval(
     median, interval, words
 ):
-    sooner = comparison()
+    sooner = comparison_values()
     sooner["sooner"].update(speedup_median=median, speedup_ci=interval)
-    assert sooner_sentence(sooner).endswith(f"speed-up {words}).")
+    assert sooner_sentence(Comparison.model_validate(sooner)).endswith(f"speed-up {words}).")
 
 
 def test_the_better_sentence_gives_the_test_only_where_there_was_one():
@@ -217,9 +280,9 @@ def test_the_trend_sentence():
 
 
 def test_the_cell_table_has_a_column_per_horizon_and_a_row_per_optimizer():
-    cell = summary()["cells"][0]
+    cell = summary_values()["cells"][0]
     cell["tuned"]["dopr-adamw"]["complete"] = False
-    header, rule, complete, incomplete = cell_table(cell)
+    header, rule, complete, incomplete = cell_table(Cell.model_validate(cell))
     assert header == (
         "| optimizer | lr (chosen) | H=10 | H=20 | AUC | H@0.5 | best val loss | final val loss |"
     )
@@ -232,9 +295,9 @@ def test_the_cell_table_has_a_column_per_horizon_and_a_row_per_optimizer():
 
 @pytest.mark.parametrize("level, text", [(None, "> max H"), (0, "< min H"), (17.04, "17.0")])
 def test_h_at_half_beyond_the_horizons_is_said_in_words(level, text):
-    cell = summary()["cells"][0]
+    cell = summary_values()["cells"][0]
     cell["tuned"]["adamw"]["h_at_half"] = level
-    assert f"| 0.50 | {text} | " in cell_table(cell)[2]
+    assert f"| 0.50 | {text} | " in cell_table(Cell.model_validate(cell))[2]
 
 
 def test_aggregate_lines_per_pair():
@@ -287,12 +350,35 @@ def test_wall_time_and_stage_minutes_are_summed_over_invocations():
 
 
 def test_recorded_versions_come_from_the_first_complete_runs_results(tmp_path):
-    stats = summary()
+    stats = summary_values()
     stats["cells"][0]["tuned"]["adamw"]["complete"] = False  # skipped: not evaluated
     results = tmp_path / stats["cells"][0]["tuned"]["dopr-adamw"]["test_dirs"][0]
     results.mkdir(parents=True)
     (results / "results.json").write_text(json.dumps({"versions": {"torch": "2.9.0"}}))
-    assert recorded_versions(stats, tmp_path) == {"torch": "2.9.0"}
+    assert recorded_versions(StudySummary.model_validate(stats), tmp_path) == {"torch": "2.9.0"}
     for row in stats["cells"][0]["tuned"].values():
         row["complete"] = False
-    assert recorded_versions(stats, tmp_path) == {}
+    assert recorded_versions(StudySummary.model_validate(stats), tmp_path) == {}
+
+
+def test_one_budget_checkpoint_says_no_plateau_check_instead_of_a_nan_change():
+    """budget = [1.0] (from the real rules), and a file written when that case said change NaN
+    in [-1, +1]: both say why there is no plateau, and print no NaN."""
+    base = np.tile([0.5], (3, 1)) + np.array([[0.0], [0.01], [0.02]])
+    curves = Curves(steps=[400], base=base, candidate=base + 0.2)
+    (verdict,) = cell_verdicts([(curves, 0.4)], 0.1, "adamw", "dopr-adamw")
+    values = comparison_values("not converged", holm_p=None)
+    values["auc"]["verdict"] = verdict.better.verdict
+    values.update(verdict.to_dict())
+    old = comparison_values("not converged", holm_p=None)
+    for role in ("base", "candidate"):
+        old["plateau"][role].update(steps=[400, 400], change=float("nan"), ci=[-1.0, 1.0],
+                                    plateaued=False)  # fmt: skip
+    expected = (
+        "one budget checkpoint (step 400) allows no plateau check, so neither optimizer is taken "
+        "as plateaued (give the study's budget two or more points))."
+    )
+    for written in (values, old):
+        sentence = better_sentence(Comparison.model_validate_json(json.dumps(written)))
+        assert sentence.endswith(expected) and "nan" not in sentence
+    assert "**not converged at 400 steps" in better_sentence(Comparison.model_validate(values))

@@ -10,6 +10,7 @@ from dopr_robot.study.config import study_from_dict
 from dopr_robot.study.convergence import Curves, cell_verdicts
 from dopr_robot.study.paired import describe_paired
 from dopr_robot.study.plan import Run, cells, verdict_runs
+from dopr_robot.study.records import StudySummary
 from dopr_robot.study.report import verdict_lines
 from dopr_robot.study.summary import (
     choose_learning_rates,
@@ -115,6 +116,8 @@ def _comparison(base_curves, candidate_curves, target=0.6):
     return {
         "base": "adamw",
         "candidate": "dopr-adamw",
+        "per_horizon": [],  # descriptive rows: not what these tests read
+        "budget": [],
         "auc": {
             **final,
             "verdict": better.verdict,
@@ -129,19 +132,36 @@ def _comparison(base_curves, candidate_curves, target=0.6):
 
 def _cell_summary(comparison):
     return {
+        "key": "balance/flow-c1",
         "label": "balance · flow · standardised inputs",
+        "task": "balance",
+        "policy": "flow",
+        "conditioning": 1.0,
+        "horizons": [10, 20],
+        "budget_steps": STEPS,
         "tuned": {
             "adamw": {
+                "optimizer": "adamw",
                 "lr": 0.01,
+                "validation_auc": 0.6,
                 "lr_at_edge": "largest",
                 "lr_grid": [
                     {"lr": 0.003, "validation_auc": 0.5},
                     {"lr": 0.01, "validation_auc": 0.6},
                 ],
+                "complete": False,
             },
-            "dopr-adamw": {"lr": 0.003, "lr_at_edge": None},
+            "dopr-adamw": {
+                "optimizer": "dopr-adamw",
+                "lr": 0.003,
+                "validation_auc": 0.6,
+                "lr_at_edge": None,
+                "complete": False,
+            },  # fmt: skip
         },
         "comparisons": [comparison],
+        "robustness": {"adamw": None, "dopr-adamw": None},
+        "val_loss_vs_success": {"points": [], "spearman": None},
     }
 
 
@@ -168,10 +188,13 @@ def test_verdict_lines_say_sooner_and_better_apart():
     sooner = _comparison([[0.2, 0.9, 0.9]] * 10 + noise(), [[0.7, 0.9, 0.9]] * 10 + noise())
     rising = _comparison([[0.1, 0.3, 0.6]] * 10 + noise(), [[0.2, 0.5, 0.9]] * 10 + noise())
     summary = {
+        "study": "t",
         "tuning_seeds": [0, 1],
         "verdict_seeds": list(range(2, 12)),
+        "budget": [0.25, 0.5, 1.0],
         "steps": "800",
         "diverged_runs": [],
+        "runs": [],
         "aggregate": [
             {
                 "base": "adamw",
@@ -192,7 +215,7 @@ def test_verdict_lines_say_sooner_and_better_apart():
         ],
         "cells": [_cell_summary(sooner), _cell_summary(rising)],
     }
-    text = "\n".join(verdict_lines(summary))
+    text = "\n".join(verdict_lines(StudySummary.model_validate(summary)))
     assert "Sooner — dopr-adamw vs adamw, across 2 cells" in text
     assert "2 × dopr-adamw sooner" in text and "median 2.00× [2.00×, 4.00×]" in text
     assert "1 equivalent, 1 not converged" in text and "paired stratified bootstrap" in text
