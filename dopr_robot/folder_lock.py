@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -130,6 +131,13 @@ def _describe(record: dict) -> str:
     if record.get("command"):
         parts.append(f"`{record['command']}`")
     return " ".join(parts)
+
+
+def empty_folder(folder: str | os.PathLike) -> None:
+    """Delete everything in `folder` but the lock file (which this process holds)."""
+    for entry in Path(folder).iterdir():
+        if entry.name != LOCK_NAME:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def has_content(folder: str | os.PathLike) -> bool:

@@ -2,7 +2,7 @@
 
     evaluate(EvalConfig(checkpoint="runs/x", task_horizons=[1, 2, 4, 8], episodes=50))
 
-Three steps, one function each: `prepare_sweep` (settings, env, policy, probe, output folder),
+Three steps, one function each: `prepare_sweep` (settings, env, policy, probe),
 `run_sweep` (the episodes) and `write_sweep` (results.json, episodes.csv, plot, videos). The env
 comes from the demonstrations the checkpoint was trained on unless given (`environment.py`). Per
 cell (H x sampler steps) it records success with a Wilson 95 %
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from ..config_io import differing_settings
 from ..devices import resolve_device
 from ..disk import write_text_atomically, writing
 from ..errors import UserError
+from ..folder_lock import FolderLock, empty_folder, has_content
 from ..train.checkpoint import load_policy, read_config, resolve_checkpoint
 from ..train.run_dir import RunDir
 from .agents import PolicyAgent
@@ -109,13 +109,18 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run the sweep and write the outputs; returns the results dict (also results.json)."""
     plan = prepare_sweep(config, resume, overwrite)
-    rows, latency = run_sweep(plan, progress)
-    return write_sweep(plan, rows, latency)
+    # one writer per output folder: a second eval into it would append to the same episode log
+    with FolderLock(plan.out, "evaluation"):
+        if overwrite:
+            empty_folder(plan.out)
+        _check_same_config(plan.out / "eval_config.json", config)
+        rows, latency = run_sweep(plan, progress)
+        return write_sweep(plan, rows, latency)
 
 
 def prepare_sweep(config: EvalConfig, resume: bool, overwrite: bool) -> SweepPlan:
-    """Check the settings, resolve the env, load the policy and probe the env with it, then
-    (only then) make or clear the output folder."""
+    """Check the settings, resolve the env, load the policy and probe the env with it; nothing
+    is written (`evaluate` makes or clears the output folder once it holds its lock)."""
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other")
     for h in config.task_horizons:
@@ -138,12 +143,8 @@ def prepare_sweep(config: EvalConfig, resume: bool, overwrite: bool) -> SweepPla
             f"--execute must be between 1 and the policy's Ta={policy.config.action_horizon}"
         )
     out = Path(config.out or run.sweep_dir(checkpoint, config.split))
-    if out.exists() and any(out.iterdir()) and not resume:
-        if not overwrite:
-            raise UserError(f"{out} already exists; pass --resume to finish it or --overwrite")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_same_config(out / "eval_config.json", config)
+    if has_content(out) and not resume and not overwrite:
+        raise UserError(f"{out} already exists; pass --resume to finish it or --overwrite")
     sampler_axis: list[int | None] = [None]
     if policy.config.kind != "regression":
         sampler_axis = list(config.inference_steps or [policy.config.inference_steps])

@@ -376,3 +376,39 @@ def test_a_cut_results_file_is_one_sentence_naming_it(run, tmp_path):
     path.write_bytes(whole[: len(whole) // 2])  # a copy cut short
     with pytest.raises(DataError, match=rf"{path} is not a readable results file"):
         read_results(path)
+
+
+HOLD = """
+import sys, time
+from dopr_robot.folder_lock import FolderLock
+FolderLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_eval_into_a_folder_another_process_writes_is_refused(run, tmp_path):
+    import subprocess
+    import sys
+
+    from dopr_robot.folder_lock import LOCK_NAME
+
+    out = tmp_path / "eval"
+    config = EvalConfig(checkpoint=str(run), task_horizons=[3], episodes=2, out=str(out))
+    evaluate(config, progress=False)
+    rows = (out / "episodes.jsonl").read_text()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for resume, overwrite in [(True, False), (False, True)]:
+            with pytest.raises(UserError, match=f"pid {holder.pid}"):
+                evaluate(config, resume=resume, overwrite=overwrite, progress=False)
+        assert (out / "episodes.jsonl").read_text() == rows  # not appended to, not wiped
+    finally:
+        holder.kill()
+        holder.wait()
+    evaluate(config, overwrite=True, progress=False)  # the holder is gone: it runs again
+    assert not (out / LOCK_NAME).exists()
+    assert (out / "results.json").exists()
