@@ -15,11 +15,12 @@ Phases (each ends when its target is reached or its step limit runs out):
 hover above the grasp point with the gripper turned for the grasp, descend, close, lift; for the
 placing tasks, carry the object over its target (turning it as the place needs), lower it and
 open. A task supplies the object's pose, the place target and, where they differ from the cube's,
-the grasp point (the nut's handle), the grasp and carry yaw, the lift height and the carry's
-step limit; the bins' and the peg's positions are fixed in robosuite 1.4.1, so they are named
-constants read from its models, not observations. After the last phase, or
-when the object is no longer where the phase needs it (the chain re-placed it, or it slipped),
-the machine starts again from hovering: so the expert chains sub-goals in one episode.
+the grasp point (the nut's handle), the grasp and carry yaw, the lift height, the carry's step
+limit and whether the hand is held pointing down (`hold_level`); the bins' and the peg's
+positions are fixed in robosuite 1.4.1, so they are named constants read from its models, not
+observations. After the last phase, or when the object is no longer where the phase needs it
+(the chain re-placed it, or it slipped), the machine starts again from hovering: so the expert
+chains sub-goals in one episode.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ def square_yaw_error(target: float, current: float) -> float:
     return float((target - current + quarter / 2) % quarter - quarter / 2)
 
 
+def level_error(quat_xyzw: np.ndarray) -> np.ndarray:
+    """The world-frame (roll, pitch) rotation, rad, that turns the eef's approach axis straight
+    down again; OSC_POSE takes rotation deltas as world-frame axis-angles, so it is an action."""
+    x, y, z, w = quat_xyzw
+    approach = np.array([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)])
+    axis = np.array([-approach[1], approach[0]])  # approach x (0, 0, -1), in the table's plane
+    sine = float(np.linalg.norm(axis))
+    if sine < 1e-9:
+        return np.zeros(2)
+    return axis / sine * float(np.arccos(np.clip(-approach[2], -1.0, 1.0)))
+
+
 class PickPlaceExpert(Expert):
     """Shared phase machine; subclasses say where the object is and where it goes."""
 
@@ -57,6 +70,11 @@ class PickPlaceExpert(Expert):
     lift_height = LIFT
     #: step limit of the carry to the place target (a longer way for PickPlaceCan)
     carry_steps = 60
+    #: hold the gripper pointing straight down: OSC_POSE holds whatever orientation the last
+    #: step left, and over long moves it drifts (the hand tilted 100° on the way back to a
+    #: second nut); on for NutAssemblySquare only (Lift's and Stack's measured demonstrations
+    #: were made without it, and it made PickPlaceCan's way back to bin1 fail)
+    hold_level = False
 
     def __init__(self, noise: float = 0.0, seed: int | None = None):
         super().__init__(noise, seed)
@@ -103,6 +121,8 @@ class PickPlaceExpert(Expert):
             self.phase, self.phase_steps = self._next_phase(), 0
         action = np.zeros(7)
         action[:3] = np.clip(GAIN * (target - eef), -1.0, 1.0)
+        if self.hold_level:
+            action[3:5] = np.clip(YAW_GAIN * level_error(state[3:7]), -1.0, 1.0)
         action[5] = np.clip(YAW_GAIN * self._yaw_error(state), -1.0, 1.0)
         action[6] = gripper
         return action
@@ -176,15 +196,16 @@ class StackExpert(PickPlaceExpert):
 #: where the can goes: inside its bin quarter, which is fixed in robosuite 1.4.1's PickPlace (bin2
 #: at (0.1, 0.28, 0.8), the can's quarter x 0.1..0.295, y 0.28..0.525, the success test's bounds).
 #: Not the quarter's centre (`target_bin_placements[3]` = (0.1975, 0.4025)): that is at the edge of
-#: the Panda's reach, where the arm sags under the can; this point is 4 cm clear of the dividers
-#: (can radius 0.033 + divider half thickness 0.01 at x 0.1 and y 0.28) and 5 cm nearer the robot.
+#: the Panda's reach, where the arm sags under the can; this point is 5 cm nearer the robot and
+#: 3 cm clear of the dividers (at x 0.1 and y 0.28, 1 cm thick) beyond the can's 2.5 cm radius.
 CAN_BIN_XY = (0.165, 0.36)
-#: the can's centre when it stands on a bin floor (measured; its body origin 6 cm above its base)
+#: the can's centre when it stands on a bin floor: floor top 0.82 (bin z 0.8 + the floor's 0.02
+#: half height, bins_arena.xml) + the can's 0.04 half height (can.msh; measured 0.86)
 CAN_REST_Z = 0.86
 #: the bins' walls end at z 0.9 (bins_arena.xml): carried this high above the grasp the can's
-#: base passes 5 cm over them
+#: base passes 7 cm over them
 CAN_LIFT = 0.15
-#: the fingers reach the bin floor before the eef reaches the can's centre: grasp 1 cm higher
+#: the eef stops about 1 cm above the can's centre (the fingers meet the bin floor): aim there
 CAN_GRASP_UP = 0.01
 
 
@@ -195,6 +216,8 @@ class PickPlaceCanExpert(PickPlaceExpert):
     name = "robosuite_pick_place_can"
     lift_height = CAN_LIFT
     carry_steps = 80
+    # not held level: on the way back from bin2 to a second can the level hand fought the arm
+    # (it moved away from the can; 12/20 at H = 2, 20/20 without)
 
     def object_pose(self, state):
         return state[9:12], state[12:16]
@@ -217,12 +240,24 @@ class PickPlaceCanExpert(PickPlaceExpert):
 SQUARE_PEG_XY = (0.23, 0.1)
 #: the handle's offset along the nut's own x axis: square-nut.xml's `handle_site` (0.054, 0, 0)
 NUT_HANDLE = 0.054
-#: the nut's centre when it lies on the table: table top 0.82 (NutAssembly.table_offset) + the
-#: nut's 0.01 half height (square-nut.xml's boxes)
-NUT_REST_Z = 0.83
-#: the peg's top is at 0.95 (centre 0.85 + half height 0.1): lifted this high above the table the
-#: nut's underside clears it by 4 cm
-NUT_LIFT = 0.17
+#: the square peg's top: body `peg1` at z 0.85 with a box of half height 0.1 (pegs_arena.xml)
+SQUARE_PEG_TOP = 0.95
+#: lifted this high above its grasp on the table (z 0.83) the nut's underside passes 7 cm over
+#: the peg: room for the tilt of a nut held by its handle (25° when the hand itself tilted)
+NUT_LIFT = 0.2
+#: a nut that is not level jams part way down the peg: let go once its centre is this far down
+#: the peg, and it levels and drops round the peg to the table (success: below 0.87 m)
+NUT_RELEASE_DEPTH = 0.03
+
+
+#: the nut's yaws over the peg, its handle towards the robot (pi) or to either side; see
+#: NutAssemblySquareExpert.place_yaw_error
+NUT_PLACE_YAWS = (np.pi / 2, np.pi, -np.pi / 2)
+
+
+def wrap_angle(angle: float) -> float:
+    """The angle in [-pi, pi)."""
+    return float((angle + np.pi) % (2 * np.pi) - np.pi)
 
 
 def nut_x_axis(quat_xyzw: np.ndarray) -> np.ndarray:
@@ -239,6 +274,7 @@ class NutAssemblySquareExpert(PickPlaceExpert):
     name = "robosuite_nut_assembly_square"
     lift_height = NUT_LIFT
     carry_steps = 80
+    hold_level = True
 
     def object_pose(self, state):
         return state[9:12], state[12:16]
@@ -248,15 +284,20 @@ class NutAssemblySquareExpert(PickPlaceExpert):
         return position + NUT_HANDLE * nut_x_axis(quat)
 
     def grasp_yaw_error(self, state):
-        # the fingers close across the handle (along the nut's y): the eef's yaw is the nut's,
-        # mod a half turn
-        error = yaw_of(self.object_pose(state)[1]) - yaw_of(state[3:7])
-        return float((error + np.pi / 2) % np.pi - np.pi / 2)
+        # the fingers close across the handle (along the nut's y): the eef's yaw is the nut's
+        # mod a half turn, the one within ±90° of the start's (0), not the nearest: turning on
+        # from where the last nut left the hand ran the wrist into its limit (the hand tilted)
+        target = (yaw_of(self.object_pose(state)[1]) + np.pi / 2) % np.pi - np.pi / 2
+        return float(target - yaw_of(state[3:7]))
 
     def place_yaw_error(self, state):
-        # the peg is square to the world axes: turn the nut's faces to them (mod 90°)
-        return square_yaw_error(0.0, yaw_of(self.object_pose(state)[1]))
+        # the peg is square to the world axes: turn the nut's faces to them. Not with the handle
+        # (and the hand) beyond the peg, at +x (nut yaw 0): pointing down, the Panda does not
+        # reach there; of the other three, the one that leaves the eef's yaw nearest the start's
+        eef_yaw = yaw_of(state[3:7])
+        held = eef_yaw - yaw_of(self.object_pose(state)[1])  # fixed while the nut is held
+        finals = [wrap_angle(held + nut_yaw) for nut_yaw in NUT_PLACE_YAWS]
+        return min(finals, key=abs) - eef_yaw
 
     def place_target(self, state):
-        # released 1.5 cm above its rest on the table, round the peg (success needs < 0.87 m)
-        return np.array([*SQUARE_PEG_XY, NUT_REST_Z + 0.015])
+        return np.array([*SQUARE_PEG_XY, SQUARE_PEG_TOP - NUT_RELEASE_DEPTH])

@@ -28,7 +28,7 @@ objects are put back in their start region at new poses drawn from the episode's
 (robosuite_placement.py: Lift's cube within robosuite's ±3 cm; Stack's cubes within ±8 cm, 7 cm
 apart; the can in bin1; the nut in its strip left of the pegs), and the task starts again; the
 episode succeeds after H successes and is truncated when one takes more than `steps_per_goal`
-steps (Lift 150, Stack 300, PickPlaceCan 300, NutAssemblySquare 350). `perturbation` is not
+steps (Lift 150, Stack 300, PickPlaceCan 300, NutAssemblySquare 400). `perturbation` is not
 supported (0 only). `info["score"]` is (successes + the best shaped reward of the attempt under
 way) / H, robosuite's own staged reward (reach, grasp, then lift or stack; lift and hover over
 the bin or peg) scaled to [0, 1].
@@ -57,12 +57,12 @@ IMAGE_SIZE = 84
 #: per task (the part of `robosuite/<Task>` after the slash): object-state size, steps per
 #: sub-goal (the catalog's record holds the rest, the expert included). PickPlaceCan's and
 #: NutAssemblySquare's caps are about 1.5 x the expert's longest successful attempt over seeds
-#: 0-49 (187 and 226 steps; robomimic's own horizon for both is 400 per episode)
+#: 0-49 at H = 1 (187 and 276 steps); robomimic's own horizon for both is 400 per episode
 TASKS = {
     "Lift": {"object_dim": 10, "steps_per_goal": 150},
     "Stack": {"object_dim": 23, "steps_per_goal": 300},
     "PickPlaceCan": {"object_dim": 14, "steps_per_goal": 300},
-    "NutAssemblySquare": {"object_dim": 14, "steps_per_goal": 350},
+    "NutAssemblySquare": {"object_dim": 14, "steps_per_goal": 400},
 }
 #: robomimic's env_kwargs for its robosuite datasets, apart from cameras and the controller
 DEFAULT_ENV_KWARGS = {
