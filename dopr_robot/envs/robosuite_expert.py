@@ -5,6 +5,10 @@
     PickPlaceCanExpert         the can into its bin (a fixed point in it, CAN_BIN_XY)
     NutAssemblySquareExpert    the square nut, grasped by its handle, round the square peg
 
+Measured with `dopr-robot collect --keep-failed` (episodes = seeds 0-49 at H = 1, 0-19 at H = 2):
+PickPlaceCan 50/50 and 20/20, NutAssemblySquare 49/50 and 19/20 (Lift's and Stack's are in the
+README's env table, from bench/env_speed.py).
+
 Actions are robosuite's OSC_POSE deltas as robomimic records them: 7 numbers in [-1, 1] (eef
 translation, 0.05 m per unit at 20 Hz; rotation, 0.5 rad per unit; gripper -1 open, +1 close).
 The expert reads the `state` observation (robomimic's low-dim keys concatenated:
