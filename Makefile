@@ -20,13 +20,14 @@ $(VENV)/.installed: pyproject.toml Makefile
 study: venv
 	$(VENV)/bin/dopr-robot study --preset default
 
-# Rewrite docs/results.md, docs/results-long.md and docs/results-conditioning.md (the generated
-# results the README links) from the default, long and conditioning studies (resumable; about 15,
-# 28 and 40 minutes on 2 cores).
+# Rewrite docs/results.md, docs/results-long.md, docs/results-conditioning.md and
+# docs/results-horizon.md (the generated results the README links) from the default, long,
+# conditioning and horizon studies (resumable; about 20, 28, 60 and 60 minutes on 2 cores).
 results: venv
 	$(VENV)/bin/dopr-robot study --preset default --readme docs/results.md
 	$(VENV)/bin/dopr-robot study --preset long --readme docs/results-long.md
 	$(VENV)/bin/dopr-robot study --preset conditioning --readme docs/results-conditioning.md
+	$(VENV)/bin/dopr-robot study --preset horizon --readme docs/results-horizon.md
 
 test: venv
 	$(PY) -m pytest
