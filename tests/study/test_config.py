@@ -39,7 +39,7 @@ def test_default_preset_shape():
     for task in config.tasks:
         assert {"diffusion", "flow"} <= set(config.task_policies(task))
     assert any("regression" in config.task_policies(task) for task in config.tasks)
-    assert config.verdict_seeds >= 10 and config.tuning_seeds >= 1
+    assert config.verdict_seeds >= 10 and config.tuning_seeds >= 2 and config.data_seeds
     assert not set(config.tuning_seed_list) & set(config.verdict_seed_list)
     assert len(config.budget) >= 3 and config.budget[-1] == 1.0
     assert compared_optimizers(config) == ["adamw", "dopr-adamw"]
@@ -55,6 +55,13 @@ def test_variants_extend_the_default_and_change_only_what_they_say():
     conditioning = load_study(preset_path("conditioning"))
     assert conditioning.conditioning == [1.0, 30.0]
     assert conditioning.verdict_seeds == default.verdict_seeds
+    # their pages were run with 1 tuning seed and one shared demonstration set: they keep that
+    for variant in (long, conditioning):
+        assert variant.tuning_seeds == 1 and not variant.data_seeds
+    horizon = load_study(preset_path("horizon"))
+    (push,) = horizon.tasks
+    assert push.env_id == "dopr_robot/PushChain-v0" and horizon.task_policies(push) == ["flow"]
+    assert push.horizons == [1, 2, 4, 8] and horizon.train["steps"] == 6400
 
 
 def test_extends_merges_tables_and_refuses_what_it_cannot_use(tmp_path):
