@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from ..config_io import differing_settings
 from ..errors import UserError
-from ..folder_lock import LOCK_NAME, FolderLock, has_content
+from ..folder_lock import FolderLock, empty_folder, has_content
 from . import jobs
 from .config import StudyConfig
 from .executors import COLLECT, TUNE, VERDICT, LocalExecutor, make_executor
@@ -51,9 +50,7 @@ def prepare_directory(config: StudyConfig, root: Path, overwrite: bool) -> None:
     record = root / "study.json"
     if has_content(root):
         if overwrite:
-            for entry in root.iterdir():  # all but the lock this process holds
-                if entry.name != LOCK_NAME:
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            empty_folder(root)  # all but the lock this process holds
         elif not record.exists():
             raise UserError(f"{root} exists and is not a study directory; choose another --out")
         else:
