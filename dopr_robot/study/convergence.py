@@ -267,7 +267,9 @@ def budget_trend(curves: Curves, base: str, candidate: str) -> Trend:
         ahead = "neither ahead first"
     toward_zero = change_ci[1] < 0 if lead > 0 else change_ci[0] > 0
     away = change_ci[0] > 0 if lead > 0 else change_ci[1] < 0
-    if ahead.startswith("neither"):
+    if len(curves.steps) == 1:  # a gap cannot move without a second checkpoint
+        gap = "one budget point, so no trend"
+    elif ahead.startswith("neither"):
         gap = "gap opens" if (change_ci[0] > 0 or change_ci[1] < 0) else "gap stays"
     else:
         gap = "gap closes" if toward_zero else ("gap grows" if away else "gap stays")

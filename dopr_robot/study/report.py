@@ -240,6 +240,12 @@ def _plateau_text(comparison: Comparison) -> str:
 
 def trend_sentence(comparison: Comparison) -> str:
     trend = comparison.trend
+    if trend.first_step == trend.last_step:
+        return (
+            f"budget: {trend.words} (paired difference {trend.first_difference:+.2f} "
+            f"[{trend.first_ci[0]:+.2f}, {trend.first_ci[1]:+.2f}] at step {trend.first_step}, "
+            "per-seed 95 % CI)."
+        )
     return (
         f"budget: {trend.words} (paired difference {trend.first_difference:+.2f} "
         f"[{trend.first_ci[0]:+.2f}, {trend.first_ci[1]:+.2f}] at step "

@@ -279,6 +279,16 @@ def test_the_trend_sentence():
     )
 
 
+def test_the_trend_sentence_with_one_budget_point_names_one_step():
+    values = comparison_values()
+    values["trend"].update(words="candidate ahead first, one budget point, so no trend",
+                           last_step=150, change=0.0, change_ci=[0.0, 0.0])  # fmt: skip
+    assert trend_sentence(Comparison.model_validate(values)) == (
+        "budget: candidate ahead first, one budget point, so no trend (paired difference +0.25 "
+        "[+0.10, +0.40] at step 150, per-seed 95 % CI)."
+    )
+
+
 def test_the_cell_table_has_a_column_per_horizon_and_a_row_per_optimizer():
     cell = summary_values()["cells"][0]
     cell["tuned"]["dopr-adamw"]["complete"] = False

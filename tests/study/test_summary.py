@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dopr_robot.study.config import study_from_dict
-from dopr_robot.study.convergence import Curves, cell_verdicts
+from dopr_robot.study.convergence import Curves, budget_trend, cell_verdicts
 from dopr_robot.study.paired import describe_paired
 from dopr_robot.study.plan import Run, cells, verdict_runs
 from dopr_robot.study.records import StudySummary
@@ -177,6 +177,14 @@ def test_the_budget_trend_is_signed_and_paired():
     assert reversed_["trend"]["words"] == "adamw ahead first, gap closes"
     growing = _comparison([[0.5, 0.5, 0.5]] * 10 + noise(), [[0.6, 0.7, 0.9]] * 10 + noise())
     assert growing["trend"]["words"] == "dopr-adamw ahead first, gap grows"
+
+
+def test_one_budget_point_has_no_trend():
+    rng = np.random.default_rng(2)
+    base, candidate = 0.5 + rng.normal(0, 0.02, (10, 1)), 0.8 + rng.normal(0, 0.02, (10, 1))
+    curves = Curves(steps=[400], base=base, candidate=candidate)
+    trend = budget_trend(curves, "adamw", "dopr-adamw")
+    assert trend.words == "dopr-adamw ahead first, one budget point, so no trend"
 
 
 def test_verdict_lines_say_sooner_and_better_apart():
