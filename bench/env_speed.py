@@ -13,8 +13,9 @@ Expert success: episodes succeeded / run at each H, with no process noise and at
 With the metaworld extra installed, MetaWorld's reach/push/pick-place are measured too (H = 300);
 with the pusht extra, gym_pusht/PushT-v0 (H = consecutive pushes, no perturbation setting; its
 expert plans each push in a simulated copy of the env, so its rate with planning is printed too);
-with the robosuite extra, robosuite/Lift and robosuite/Stack (H = lifts / stacks, objects
-re-placed; images are robomimic's 84-px agentview, the "96x96" column is 84x84 there).
+with the robosuite extra, robosuite/Lift, Stack, PickPlaceCan and NutAssemblySquare (H = lifts /
+stacks / placements, objects re-placed; images are robomimic's 84-px agentview, the "96x96"
+column is 84x84 there).
 Each success row ends with the rate of expert episodes, planning included (steps/s).
 """
 
@@ -45,13 +46,15 @@ if importlib.util.find_spec("gym_pusht") is not None:
 if importlib.util.find_spec("robosuite") is not None:
     SUBJECTS.append(("robosuite Lift", "robosuite/Lift", {}, (1, 2, 4)))
     SUBJECTS.append(("robosuite Stack", "robosuite/Stack", {}, (1, 2, 4)))
+    SUBJECTS.append(("robosuite PickPlaceCan", "robosuite/PickPlaceCan", {}, (1, 2, 4)))
+    SUBJECTS.append(("robosuite NutAssemblySq", "robosuite/NutAssemblySquare", {}, (1, 2, 4)))
+ROBOSUITE = [env_id for _, env_id, _, _ in SUBJECTS if env_id.startswith("robosuite/")]
 #: the camera observation's make settings where they differ (PushT: gym-pusht's 96-px render;
 #: robosuite: robomimic's 84-px agentview)
-IMAGE_SETTINGS = {PUSHT: {"image": True}, "robosuite/Lift": {"image": True}}
-IMAGE_SETTINGS["robosuite/Stack"] = IMAGE_SETTINGS["robosuite/Lift"]
+IMAGE_SETTINGS = {PUSHT: {"image": True}} | {env_id: {"image": True} for env_id in ROBOSUITE}
 #: robosuite steps ~60/s (and ~8/s with a camera): its rows time at most 300 steps and run at
 #: most 20 seeds per success cell, so the bench stays minutes long
-SLOW = {"robosuite/Lift": (300, 20), "robosuite/Stack": (300, 20)}
+SLOW = {env_id: (300, 20) for env_id in ROBOSUITE}
 
 
 def expert_actions(env_id: str, kwargs: dict, steps: int) -> list[np.ndarray]:

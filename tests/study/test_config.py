@@ -64,6 +64,34 @@ def test_variants_extend_the_default_and_change_only_what_they_say():
     assert push.horizons == [1, 2, 4, 8] and horizon.train["steps"] == 6400
 
 
+@pytest.mark.parametrize(
+    "preset, recipe", [("benchmarks", "pusht-flow"), ("benchmarks-cpu", "can-flow")]
+)
+def test_the_benchmark_presets_train_their_competent_recipe(preset, recipe):
+    """Issue 25: the benchmarks answer with the policies a recipe measured as competent, judged
+    on the score, with at least 10 verdict seeds; the policy is the recipe's, the data too."""
+    from dopr_robot.recipes import load_recipe
+
+    config, shipped = load_study(preset_path(preset)), load_recipe(recipe)
+    (task,) = config.tasks
+    assert config.metric == "score" and config.verdict_seeds >= 10
+    assert task.env_id == shipped.collect["env_id"] and task.noise == shipped.collect["noise"]
+    assert task.demos == shipped.collect["episodes"]
+    policy = config.policy_values(task)
+    assert {key: policy.get(key) for key in shipped.policy if key != "kind"} == {
+        key: value for key, value in shipped.policy.items() if key != "kind"
+    }
+    assert config.task_policies(task) == [shipped.policy["kind"]]
+    from dopr_robot.train import TrainConfig
+
+    train, measured = (
+        TrainConfig.from_dict(config.train_values(task)),
+        TrainConfig.from_dict(shipped.train),
+    )
+    for key in ("batch_size", "ema_decay", "weight_decay", "warmup_steps"):
+        assert getattr(train, key) == getattr(measured, key), key
+
+
 def test_extends_merges_tables_and_refuses_what_it_cannot_use(tmp_path):
     variant = tmp_path / "v.toml"
     variant.write_text('extends = "quick"\nname = "v"\n[train]\nsteps = 600\n')
