@@ -20,14 +20,16 @@ $(VENV)/.installed: pyproject.toml Makefile
 study: venv
 	$(VENV)/bin/dopr-robot study --preset default
 
-# Rewrite docs/results.md, docs/results-long.md, docs/results-conditioning.md and
-# docs/results-horizon.md (the generated results the README links) from the default, long,
-# conditioning and horizon studies (resumable; about 20, 28, 60 and 60 minutes on 2 cores).
+# Rewrite docs/results.md, docs/results-long.md, docs/results-conditioning.md,
+# docs/results-horizon.md and docs/results-benchmarks.md (the generated results the README
+# links) from the default, long, conditioning, horizon and benchmarks-cpu studies (resumable;
+# about 20, 28, 60, 60 and 60 minutes on 2 cores; benchmarks-cpu needs the robosuite extra).
 results: venv
 	$(VENV)/bin/dopr-robot study --preset default --readme docs/results.md
 	$(VENV)/bin/dopr-robot study --preset long --readme docs/results-long.md
 	$(VENV)/bin/dopr-robot study --preset conditioning --readme docs/results-conditioning.md
 	$(VENV)/bin/dopr-robot study --preset horizon --readme docs/results-horizon.md
+	$(VENV)/bin/dopr-robot study --preset benchmarks-cpu --readme docs/results-benchmarks.md
 
 test: venv
 	$(PY) -m pytest
