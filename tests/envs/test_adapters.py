@@ -168,7 +168,7 @@ def _cli(*argv: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_user_env_class_collects_trains_and_evaluates_end_to_end(tmp_path, monkeypatch):
+def test_a_user_env_class_collects_trains_and_evaluates_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(ROOT))
     data, run = tmp_path / "d.zarr", tmp_path / "run"
     assert (
@@ -198,6 +198,13 @@ def test_a_user_env_class_collects_trains_and_evaluates_end_to_end(tmp_path, mon
     flags = ["--env-import", USER_MODULE, "--env", "PointGoal-v0"]
     extra = ["--env-setting", "steps_per_horizon=5", "--out", str(again), "--quiet"]
     assert main([*argv, *flags, *extra]) == 0
+    # a score key the env never sets: one sentence, exit 2, no eval folder
+    capsys.readouterr()
+    missing = tmp_path / "missing-key"
+    assert main([*argv, "--score-key", "nope", "--out", str(missing), "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "does not report info['nope']" in lines[0], lines
+    assert not missing.exists()
 
 
 def test_bad_env_inputs_to_eval_are_one_sentence_exit_2_and_write_nothing(tmp_path, capsys):
