@@ -27,7 +27,9 @@ ROBOSUITE_EXTRA = Extra(
     'robosuite tasks need robosuite 1.4.1; pip install "dopr-robot[robosuite]"',
 )
 #: robomimic's low-dim keys, then their concatenation (what the robosuite experts read)
-ROBOSUITE_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object", "state")
+ROBOSUITE_KEYS = (
+    "robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "object", "object_6d", "state",
+)  # fmt: skip
 
 FAMILIES = (
     EnvFamily(

@@ -23,7 +23,11 @@ with a sentence rather than run as something else (1.5 silently swallows 1.4 key
 Observations, under robomimic's low-dim keys: `robot0_eef_pos` [3], `robot0_eef_quat` [4] (xyzw),
 `robot0_gripper_qpos` [2], `object` [10 Lift | 23 Stack | 14 PickPlaceCan, NutAssemblySquare]
 (robosuite's `object-state`), and
-`state`, their concatenation in that order (what the scripted experts read); with `image=True`
+`state`, their concatenation in that order (what the scripted experts read); `object_6d`, the
+`object` vector with each quaternion replaced by the first two columns of its rotation matrix (6
+numbers: continuous where a quaternion is not, since q and -q are one orientation and robosuite
+draws the can's and the nut's yaw over the full turn, so half the stored quaternions of a nut at
+about yaw 0 read (0, 0, 0, 1) and half (0, 0, 0, -1)); with `image=True`
 also `agentview_image` uint8 [84, 84, 3], upright (robosuite renders upside down).
 
 H (`horizon_kind = "replaced-chain"`): after each success (robosuite's `_check_success`) the
@@ -67,6 +71,12 @@ TASKS = {
     "PickPlaceCan": {"object_dim": 14, "steps_per_goal": 300},
     "NutAssemblySquare": {"object_dim": 14, "steps_per_goal": 400},
 }
+#: where each quaternion (xyzw) starts in a task's object-state, read from robosuite 1.4.1's
+#: sensors: the cube's (Lift), both cubes' (Stack), the object's and its pose in the eef's frame
+#: (PickPlaceCan, NutAssemblySquare)
+QUATERNIONS = {
+    "Lift": (3,), "Stack": (3, 10), "PickPlaceCan": (3, 10), "NutAssemblySquare": (3, 10),
+}  # fmt: skip
 #: robomimic's env_kwargs for its robosuite datasets, apart from cameras and the controller
 DEFAULT_ENV_KWARGS = {
     "robots": "Panda",
@@ -166,6 +176,8 @@ class RobosuiteChain(gymnasium.Env):
         }
         entries["object"] = spaces.Box(-np.inf, np.inf, (object_dim,), np.float32)
         entries["state"] = spaces.Box(-np.inf, np.inf, (9 + object_dim,), np.float32)
+        size_6d = object_dim + 2 * len(QUATERNIONS[task])
+        entries["object_6d"] = spaces.Box(-np.inf, np.inf, (size_6d,), np.float32)
         if image:
             entries[f"{CAMERA}_image"] = spaces.Box(0, 255, (IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
         self.observation_space = spaces.Dict(entries)
@@ -218,6 +230,7 @@ class RobosuiteChain(gymnasium.Env):
         stored = {key: np.asarray(raw[key], dtype=np.float32) for key in LOW_DIM_KEYS}
         stored["object"] = np.asarray(raw["object-state"], dtype=np.float32)
         stored["state"] = np.concatenate([stored[k] for k in (*LOW_DIM_KEYS, "object")])
+        stored["object_6d"] = rotations_6d(stored["object"], QUATERNIONS[self.task])
         if self.image:
             stored[f"{CAMERA}_image"] = np.ascontiguousarray(raw[f"{CAMERA}_image"][::-1])
         return stored
@@ -245,6 +258,21 @@ class RobosuiteChain(gymnasium.Env):
     def _replace_objects(self) -> None:
         """New seeded start poses for the task's objects, at rest (robosuite_placement.py)."""
         replace_objects(self.env, self.task, self.placements)
+
+
+def rotations_6d(vector: np.ndarray, starts: tuple[int, ...]) -> np.ndarray:
+    """`vector` with the quaternion (xyzw) at each of `starts` replaced by the first two columns
+    of its rotation matrix (Zhou et al.'s continuous 6D representation)."""
+    from scipy.spatial.transform import Rotation
+
+    pieces, at = [], 0
+    for start in starts:
+        pieces.append(vector[at:start])
+        matrix = Rotation.from_quat(vector[start : start + 4]).as_matrix()
+        pieces.append(matrix[:, :2].T.reshape(6))
+        at = start + 4
+    pieces.append(vector[at:])
+    return np.concatenate(pieces).astype(np.float32)
 
 
 def env_from_robomimic(env_args: Any) -> dict[str, Any] | None:

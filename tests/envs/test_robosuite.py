@@ -36,6 +36,7 @@ def test_lift_chains_two_lifts_with_robomimics_keys_and_an_upright_camera(lift_e
         for key, size in zip(LOW_DIM, (3, 4, 2, 10), strict=True):
             assert episode[key].shape[1:] == (size,) and episode[key].dtype == np.float32
         assert episode["state"].shape[1:] == (19,)
+        assert episode["object_6d"].shape[1:] == (12,)  # the cube's quaternion as 6 numbers
         assert episode["agentview_image"].shape[1:] == (84, 84, 3)
         assert episode["action"].shape[1:] == (7,)
         # upright: the table (bottom rows) is lit differently from the sky (top rows)

@@ -46,6 +46,27 @@ def test_the_env_has_robomimics_keys_with_a_14_number_object_state(task):
     assert (reward, terminated, truncated, info["success"]) == (0.0, False, False, False)
 
 
+def test_object_6d_is_the_object_state_with_rotation_columns_for_each_quaternion(task):
+    """The continuous orientation: the same rotation matrix columns as the quaternions, and the
+    same numbers for q and -q (one orientation), which the quaternion itself does not give."""
+    from scipy.spatial.transform import Rotation
+
+    from dopr_robot.envs.robosuite_tasks import rotations_6d
+
+    _, env, _ = task
+    observation, _ = env.reset(seed=3)
+    obj, six = observation["object"], observation["object_6d"]
+    assert six.shape == (18,) and six.dtype == np.float32
+    assert np.array_equal(six[:3], obj[:3]) and np.array_equal(six[9:12], obj[7:10])
+    for quat, columns in ((obj[3:7], six[3:9]), (obj[10:14], six[12:18])):
+        matrix = Rotation.from_quat(quat).as_matrix()
+        assert np.allclose(columns, matrix[:, :2].T.reshape(6), atol=1e-5)
+    flipped = obj.copy()
+    flipped[3:7] *= -1
+    flipped[10:14] *= -1
+    assert np.allclose(rotations_6d(flipped, (3, 10)), six, atol=1e-6)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_expert_puts_the_object_in_place_at_h1(task, seed):
     env_id, env, expert = task
