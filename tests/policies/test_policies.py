@@ -110,6 +110,7 @@ def test_flow_heun_sampler_and_sample_prediction_run():
     for kind, extra in [
         ("flow", {"flow_solver": "heun"}),
         ("diffusion", {"diffusion_prediction": "sample"}),
+        ("diffusion", {"diffusion_prediction": "v_prediction"}),
     ]:
         policy, data = fitted(kind, **extra)
         loss, _ = policy.compute_loss(data, StepNoise(0, 0, 32))
@@ -194,3 +195,25 @@ def test_image_encoder_uses_groupnorm_by_default_and_batchnorm_on_request(norm):
 def test_checkpoints_from_before_image_norm_load_with_batchnorm():
     assert PolicyConfig.from_saved({"kind": "flow"}).image_norm == "batch"
     assert PolicyConfig.from_saved({"kind": "flow", "image_norm": "group"}).image_norm == "group"
+
+
+def test_ddim_trailing_starts_from_pure_noise_and_old_checkpoints_stay_leading():
+    def first_step(spacing):
+        config = PolicyConfig(kind="diffusion", ddim_spacing=spacing, **SMALL)
+        scheduler = build_policy(config, META).inference_scheduler
+        scheduler.set_timesteps(config.inference_steps)
+        return int(scheduler.timesteps[0])
+
+    last = PolicyConfig().diffusion_train_steps - 1
+    assert first_step("trailing") == last  # the step whose sample is pure noise
+    assert first_step("leading") < last - 5  # 100 steps / 8: starts at 88
+    assert PolicyConfig().ddim_spacing == "trailing"
+    assert PolicyConfig.from_saved({"kind": "diffusion"}).ddim_spacing == "leading"
+    flow_saved = PolicyConfig.saved_settings(
+        {"policy": {"kind": "flow"}}, {"ddim_spacing": "trailing"}
+    )
+    assert flow_saved["ddim_spacing"] == "trailing"  # no sampler to change: not a different run
+    diffusion = PolicyConfig.saved_settings(
+        {"policy": {"kind": "diffusion"}}, {"ddim_spacing": "trailing"}
+    )
+    assert diffusion["ddim_spacing"] == "leading"
