@@ -18,8 +18,8 @@ from ..config_io import StrictConfig, validated
 POLICY_KINDS = ("flow", "diffusion", "regression")
 BACKBONES = ("mlp", "unet")
 #: what settings added later meant for runs saved before them (image_norm: robomimic's
-#: BatchNorm was the only encoder then; ddim_spacing: diffusers' default, "leading")
-BEFORE_THEY_EXISTED = {"image_norm": "batch", "ddim_spacing": "leading"}
+#: BatchNorm was the only encoder then)
+BEFORE_THEY_EXISTED = {"image_norm": "batch"}
 
 
 class PolicyConfig(StrictConfig):
@@ -52,11 +52,11 @@ class PolicyConfig(StrictConfig):
     diffusion_prediction: Literal["epsilon", "sample", "v_prediction"] = "epsilon"
     """epsilon | sample | v_prediction: what the diffusion network predicts (the noise, the
     clean chunk, or the velocity sqrt(ᾱ)·ε − sqrt(1 − ᾱ)·a)"""
-    ddim_spacing: Literal["leading", "trailing"] = "trailing"
-    """where DDIM's steps sit on the training schedule: trailing starts at the last training
-    step (pure noise), leading (diffusers' default) at T − T/steps, where the chunk still holds
-    signal the noise it starts from lacks (Lin et al. 2024, "Common diffusion noise schedules and
-    sample steps are flawed")"""
+    ddim_spacing: Literal["leading", "trailing"] = "leading"
+    """where DDIM's steps sit on the training schedule: leading (diffusers' default) starts at
+    T − T/steps, trailing at the last training step, whose inputs are pure noise as the
+    sampler's start is (Lin et al. 2024); trailing needs v_prediction or sample (an
+    ε-predictor cannot recover the chunk at that step)"""
     inference_steps: int = Field(10, ge=1)
     """DDIM steps (diffusion) or integration steps (flow) per action chunk"""
     flow_solver: Literal["euler", "heun"] = "euler"
@@ -76,6 +76,11 @@ class PolicyConfig(StrictConfig):
     def _backbone_fits_kind(self) -> PolicyConfig:
         if self.kind == "regression" and self.backbone != "mlp":
             raise ValueError("the regression policy is a residual MLP: use backbone mlp")
+        if self.ddim_spacing == "trailing" and self.diffusion_prediction == "epsilon":
+            raise ValueError(
+                "ddim_spacing trailing starts at pure noise, where an epsilon-predictor cannot "
+                "recover the chunk: use diffusion_prediction v_prediction or sample"
+            )
         return self
 
     @model_validator(mode="after")
@@ -101,16 +106,13 @@ class PolicyConfig(StrictConfig):
     @staticmethod
     def saved_settings(saved: dict[str, Any], planned: dict[str, Any] | None = None) -> dict:
         """A checkpoint's policy settings made comparable with today's: a setting added since
-        takes its old meaning (`image_norm`: robomimic's BatchNorm), and where a setting changes
-        nothing (`image_norm` without an image input, `ddim_spacing` outside a diffusion
-        policy) it takes the planned value."""
+        takes its old meaning (`image_norm`: robomimic's BatchNorm), and when the run has no
+        image input `image_norm` changes nothing, so it takes the planned value."""
         values = {**BEFORE_THEY_EXISTED, **saved.get("policy", {})}
         shapes = saved.get("shape_meta", {}).get("obs", {})
         has_images = any(len(shapes.get(k, [])) == 3 for k in values.get("obs_keys", []))
         if planned is not None and not has_images and "image_norm" in planned:
             values["image_norm"] = planned["image_norm"]
-        if planned is not None and values.get("kind") != "diffusion" and "ddim_spacing" in planned:
-            values["ddim_spacing"] = planned["ddim_spacing"]
         return values
 
     @classmethod

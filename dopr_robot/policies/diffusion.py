@@ -5,9 +5,9 @@ the noise (`epsilon`, diffusion_policy's default), the clean chunk (`sample`) or
 (`v_prediction`, Salimans & Ho's v = sqrt(ᾱ)·ε − sqrt(1 − ᾱ)·a, the target closest to flow
 matching's); MSE loss.
 Inference: `DDIMScheduler` on the same schedule with `inference_steps` steps (eta = 0, so the
-chunk is a deterministic function of the initial noise), placed by `ddim_spacing`: "trailing"
-(the default since issue 25) starts from the last training step, where the chunk is pure noise
-as the sampler assumes; checkpoints saved before the setting keep diffusers' "leading".
+chunk is a deterministic function of the initial noise), placed by `ddim_spacing`: diffusers'
+"leading" by default, or "trailing", which starts from the last training step, where the chunk
+is pure noise as the sampler assumes (with v or sample prediction only).
 """
 
 from __future__ import annotations

@@ -197,23 +197,18 @@ def test_checkpoints_from_before_image_norm_load_with_batchnorm():
     assert PolicyConfig.from_saved({"kind": "flow", "image_norm": "group"}).image_norm == "group"
 
 
-def test_ddim_trailing_starts_from_pure_noise_and_old_checkpoints_stay_leading():
+def test_ddim_trailing_starts_from_pure_noise_and_needs_a_target_that_can():
     def first_step(spacing):
-        config = PolicyConfig(kind="diffusion", ddim_spacing=spacing, **SMALL)
+        config = PolicyConfig(
+            kind="diffusion", diffusion_prediction="v_prediction", ddim_spacing=spacing, **SMALL
+        )
         scheduler = build_policy(config, META).inference_scheduler
         scheduler.set_timesteps(config.inference_steps)
         return int(scheduler.timesteps[0])
 
     last = PolicyConfig().diffusion_train_steps - 1
     assert first_step("trailing") == last  # the step whose sample is pure noise
-    assert first_step("leading") < last - 5  # 100 steps / 8: starts at 88
-    assert PolicyConfig().ddim_spacing == "trailing"
+    assert first_step("leading") < last - 5  # 100 steps / 8: starts at 84
     assert PolicyConfig.from_saved({"kind": "diffusion"}).ddim_spacing == "leading"
-    flow_saved = PolicyConfig.saved_settings(
-        {"policy": {"kind": "flow"}}, {"ddim_spacing": "trailing"}
-    )
-    assert flow_saved["ddim_spacing"] == "trailing"  # no sampler to change: not a different run
-    diffusion = PolicyConfig.saved_settings(
-        {"policy": {"kind": "diffusion"}}, {"ddim_spacing": "trailing"}
-    )
-    assert diffusion["ddim_spacing"] == "leading"
+    with pytest.raises(ValueError, match="use diffusion_prediction v_prediction or sample"):
+        PolicyConfig(kind="diffusion", ddim_spacing="trailing")

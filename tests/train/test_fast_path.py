@@ -29,10 +29,11 @@ def test_the_fast_path_fuses_adamw_and_off_it_is_plain_eager_pytorch(store, tmp_
         assert convs and all(m.gemm_weight_grad is fast for m in convs)
         runs[fast] = [trainer.train_step()["loss"] for _ in range(4)]
     # the forward is the same; the updates are the same sums in another order, so the losses
-    # agree closely, but not bitwise: Adam turns rounding in near-zero gradients into +-lr steps
+    # agree closely; whether they also agree bitwise depends on the CPU (they differ on the AMD
+    # EPYC build machine and match over 4 steps on the Intel Xeon one), so the flags above, not
+    # the numbers, show which path ran
     assert runs[True][0] == runs[False][0]
     assert runs[True][1:] == pytest.approx(runs[False][1:], rel=1e-2)
-    assert runs[True] != runs[False]
 
 
 def test_a_checkpoint_from_before_the_fast_path_resumes_only_as_it_ran(store, tmp_path):
